@@ -1,0 +1,120 @@
+"""The gateway's configuration sections. ``interlock.settings.Settings`` composes them into one tree."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+
+
+class _Section(BaseModel):
+    # A typo in the YAML must stop startup with the key's name, not be silently ignored.
+    model_config = ConfigDict(extra="forbid")
+
+
+class DeploymentConfig(_Section):
+    """One place a model is served."""
+
+    kind: Literal["vllm", "openai", "litellm"] = "vllm"
+    """``vllm`` and ``openai``: any OpenAI-compatible server, through our native pooled client (the fast
+    path); ``vllm`` also reads the worker's ``/metrics`` as a load signal. ``litellm``: any provider litellm
+    supports (imported only when such a deployment exists)."""
+    name: str | None = None
+    """Shown in ``x-interlock-upstream``, traces and records. Defaults to the URL or the litellm model."""
+    url: str | None = None
+    """Base URL of an OpenAI-compatible server, e.g. ``http://10.0.0.5:8000`` (with or without ``/v1``)."""
+    model: str | None = None
+    """The model name the upstream knows; defaults to the public model name. For litellm:
+    ``provider/model`` such as ``anthropic/claude-3-5-haiku-20241022``."""
+    api_key: SecretStr | None = None
+    weight: float = Field(1.0, gt=0)
+    """Relative share of traffic among healthy replicas."""
+    max_concurrency: int | None = Field(None, gt=0)
+    """Requests in flight above which the balancer treats this replica as full."""
+    litellm_params: dict[str, Any] = Field(default_factory=dict)
+    """Extra keyword arguments for ``litellm.acompletion`` (``api_base``, ``aws_region_name``, ...)."""
+
+    @model_validator(mode="after")
+    def _check(self) -> DeploymentConfig:
+        if self.kind in ("vllm", "openai") and not self.url:
+            raise ValueError(f"a deployment of kind {self.kind!r} needs a url")
+        if self.kind == "litellm" and not self.model:
+            raise ValueError("a litellm deployment needs model: provider/model-name")
+        if self.url:
+            url = self.url.rstrip("/")
+            self.url = url[: -len("/v1")] if url.endswith("/v1") else url
+        if self.name is None:
+            self.name = self.url or self.model
+        return self
+
+
+class PricingConfig(_Section):
+    """USD per token. Unset prices fall back to litellm's price map when the model is known there."""
+
+    input_per_token: float | None = Field(None, ge=0)
+    output_per_token: float | None = Field(None, ge=0)
+
+
+class ModelConfig(_Section):
+    """A public model name and where it is served."""
+
+    name: str
+    deployments: list[DeploymentConfig] = Field(min_length=1)
+    fallbacks: list[str] = Field(default_factory=list)
+    """Models to try, in order, when every deployment of this one failed with a retryable error."""
+    routing: Literal["prefix_affinity", "least_outstanding"] = "prefix_affinity"
+    """How to pick a replica; see ``router.balancing``."""
+    pricing: PricingConfig = Field(default_factory=PricingConfig)
+
+    @model_validator(mode="after")
+    def _unique(self) -> ModelConfig:
+        names = [d.name for d in self.deployments]
+        dup = {n for n in names if names.count(n) > 1}
+        if dup:
+            raise ValueError(f"model {self.name!r}: deployment names must be unique, repeated: {sorted(dup)}")
+        return self
+
+
+class TimeoutConfig(_Section):
+    connect: float = Field(2.0, gt=0)
+    """Seconds to open a TCP connection to an upstream."""
+    first_token: float = Field(60.0, gt=0)
+    """Seconds until response headers (non-streaming: the whole answer counts against ``total``)."""
+    total: float = Field(600.0, gt=0)
+    """Seconds for the whole upstream call, streaming included."""
+
+
+class RetryConfig(_Section):
+    attempts: int = Field(3, ge=1, le=10)
+    """Tries per model (the first one included) before moving to the fallback chain."""
+    backoff_base: float = Field(0.05, ge=0)
+    backoff_max: float = Field(2.0, ge=0)
+    retry_after_max: float = Field(5.0, ge=0)
+    """The longest ``Retry-After`` we honour in-line; longer ones fail over instead of waiting."""
+
+
+class HealthConfig(_Section):
+    interval: float = Field(5.0, gt=0)
+    """Seconds between active checks of each deployment's ``/health`` (and ``/metrics`` for vLLM)."""
+    timeout: float = Field(2.0, gt=0)
+    failure_threshold: int = Field(3, ge=1)
+    """Consecutive failures that open a deployment's circuit (passive ejection)."""
+    cooldown: float = Field(10.0, gt=0)
+    """Seconds an open circuit stays open before one trial request is let through (half-open)."""
+
+
+class AffinityConfig(_Section):
+    prefix_chars: int = Field(2048, ge=16)
+    """How much of the leading prompt (system prompt, earlier turns) keys the affinity hash."""
+    load_factor: float = Field(1.25, ge=1.0)
+    """Bounded-load consistent hashing: a replica takes at most ``ceil(load_factor * mean load)`` in flight
+    before its keys spill to the next replica on the ring."""
+    session_header: str = "x-session-id"
+    """A request carrying this header is pinned by its value instead of by its prompt."""
+
+
+class ServerConfig(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024)
+    """Bodies above this get a 413 before they are parsed."""

@@ -1,0 +1,149 @@
+"""The one typed settings tree: a YAML file, overridden by environment variables, validated at startup.
+
+Environment variables use the ``INTERLOCK_`` prefix and ``__`` between levels
+(``INTERLOCK_SERVER__PORT=9000``); ``DATABASE_URL`` and ``REDIS_URL`` are honoured as the usual
+shorthands. This module is the only place that reads the environment.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from gateway.config import (
+    AffinityConfig,
+    HealthConfig,
+    ModelConfig,
+    RetryConfig,
+    ServerConfig,
+    TimeoutConfig,
+)
+from gateway.errors import ConfigError
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DatabaseConfig(_Section):
+    url: str = "sqlite:///interlock.db"
+    """SQLAlchemy URL: ``sqlite:///path.db`` (embedded default) or ``postgresql+psycopg://user@host/db``."""
+    flush_interval: float = Field(0.5, gt=0)
+    """Seconds between batched writes of request records (off the request path)."""
+    batch_size: int = Field(500, ge=1)
+
+
+class RedisConfig(_Section):
+    url: str | None = None
+    """``redis://host:6379/0``. Without it keys still work, but limits and budgets are off."""
+    timeout: float = Field(0.25, gt=0)
+    """Seconds a limit check may wait for Redis before the failure policy applies."""
+    failure_policy: Literal["open", "closed"] = "closed"
+    """When Redis is unreachable: ``open`` admits requests unmetered, ``closed`` refuses them with 503."""
+
+
+class ObservabilityConfig(_Section):
+    service_name: str = "interlock-gateway"
+    otlp_endpoint: str | None = None
+    """OTLP/HTTP traces endpoint, e.g. ``http://collector:4318/v1/traces``. Unset: spans are made but not sent."""
+    tracing: bool = True
+    metrics: bool = True
+    log_prompts: bool = False
+    """Raw prompts and completions never reach logs unless an admin turns this on."""
+
+
+class AccessConfig(_Section):
+    require_keys: bool = False
+    """``true``: every model call needs a virtual key (or the master key). ``false`` (embedded default):
+    calls without a key are served as anonymous; a key that is sent is still checked."""
+    master_key: SecretStr | None = None
+    """A key that may call every model and also acts as admin credential for the admin API."""
+    admin_tokens: dict[str, Literal["admin", "viewer"]] = Field(default_factory=dict)
+    """Admin API bearer tokens and their roles. Stored hashed in memory; prefer env for real secrets."""
+
+
+class Settings(BaseSettings):
+    """Everything Interlock reads at startup."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="INTERLOCK_", env_nested_delimiter="__", extra="forbid", validate_default=True
+    )
+
+    server: ServerConfig = Field(default_factory=ServerConfig)
+    models: list[ModelConfig] = Field(default_factory=list)
+    timeouts: TimeoutConfig = Field(default_factory=TimeoutConfig)
+    retries: RetryConfig = Field(default_factory=RetryConfig)
+    health: HealthConfig = Field(default_factory=HealthConfig)
+    affinity: AffinityConfig = Field(default_factory=AffinityConfig)
+    database: DatabaseConfig = Field(default_factory=DatabaseConfig)
+    redis: RedisConfig = Field(default_factory=RedisConfig)
+    observability: ObservabilityConfig = Field(default_factory=ObservabilityConfig)
+    access: AccessConfig = Field(default_factory=AccessConfig)
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Settings:
+        names = [m.name for m in self.models]
+        dup = {n for n in names if names.count(n) > 1}
+        if dup:
+            raise ValueError(f"models: names must be unique, repeated: {sorted(dup)}")
+        for m in self.models:
+            missing = [f for f in m.fallbacks if f not in names]
+            if missing:
+                raise ValueError(f"models[{m.name}].fallbacks: unknown model(s) {missing}")
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # init (the YAML file, passed in by load_settings) < environment: env overrides the file.
+        return (env_settings, init_settings)
+
+
+def _shorthands(data: dict[str, Any]) -> dict[str, Any]:
+    if url := os.environ.get("DATABASE_URL"):
+        data.setdefault("database", {})["url"] = url
+    if url := os.environ.get("REDIS_URL"):
+        data.setdefault("redis", {})["url"] = url
+    return data
+
+
+def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
+    """Read and validate the settings. A bad file stops startup with an error naming the key."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        p = Path(path)
+        try:
+            loaded = yaml.safe_load(p.read_text()) or {}
+        except FileNotFoundError as exc:
+            raise ConfigError(f"config file not found: {p}") from exc
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config file {p} is not valid YAML: {exc}") from exc
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"config file {p} must hold a mapping at the top level")
+        data = loaded
+    data = _shorthands(data)
+    data.update(overrides)
+    try:
+        return Settings(**data)
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(exc, source=str(path or "settings"))) from exc
+
+
+def describe_validation_error(exc: ValidationError, source: str) -> str:
+    """One line per problem, each naming the key path the way a person would write it."""
+    lines = [f"invalid configuration in {source}:"]
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        lines.append(f"  {loc}: {err['msg']}")
+    return "\n".join(lines)
