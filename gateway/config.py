@@ -104,8 +104,11 @@ class HealthConfig(_Section):
 
 
 class AffinityConfig(_Section):
-    prefix_chars: int = Field(2048, ge=16)
-    """How much of the leading prompt (system prompt, earlier turns) keys the affinity hash."""
+    block_chars: int = Field(512, ge=16)
+    """Prompt blocks hashed for affinity. Only whole blocks count, so turn N+1 of a conversation repeats the
+    hashes of turn N and finds the replica that holds its prefix in cache."""
+    prefix_chars: int = Field(16384, ge=16)
+    """How much of the leading prompt (system prompt, earlier turns) is hashed at most."""
     load_factor: float = Field(1.25, ge=1.0)
     """Bounded-load consistent hashing: a replica takes at most ``ceil(load_factor * mean load)`` in flight
     before its keys spill to the next replica on the ring."""

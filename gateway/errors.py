@@ -6,6 +6,7 @@
     │   ├── UnsupportedMediaType        415
     │   ├── PayloadTooLarge             413
     │   ├── NotFound                    404 (unknown route)
+    │   ├── MethodNotAllowed            405
     │   ├── ModelNotFound               404 model_not_found (the SDK raises NotFoundError)
     │   ├── AuthenticationFailed        401 (SDK AuthenticationError)
     │   ├── PermissionDenied            403 (SDK PermissionDeniedError)
@@ -82,6 +83,11 @@ class PayloadTooLarge(RequestError):
 class NotFound(RequestError):
     status = 404
     code = "not_found"
+
+
+class MethodNotAllowed(RequestError):
+    status = 405
+    code = "method_not_allowed"
 
 
 class ModelNotFound(RequestError):

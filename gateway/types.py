@@ -69,6 +69,8 @@ class RequestContext:
     #: The client asked for a usage chunk at the end of the stream.
     include_usage: bool = False
     session_id: str | None = None
+    #: The raw ``Authorization`` header; only the access step reads it, and it is never logged or recorded.
+    authorization: str | None = None
     principal: Principal = field(default_factory=Principal)
     started: float = field(default_factory=time.perf_counter)
     # Filled as the request is served:
@@ -83,6 +85,10 @@ class RequestContext:
     cost_usd: float = 0.0
     #: Explanations from steps (guards, routers) that go into the trace.
     notes: dict[str, Any] = field(default_factory=dict)
+    #: Extra response headers steps want the client to see (rate-limit headers, ...).
+    headers: dict[str, str] = field(default_factory=dict)
+    #: Called once when the request is over (after the last stream byte, or on failure): settle limits, etc.
+    on_finish: list[Any] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -93,6 +99,8 @@ class UpstreamRequest:
     body: dict[str, Any]
     stream: bool
     request_id: str
+    #: W3C trace context of the upstream-call span, so the upstream's spans join our trace.
+    traceparent: str | None = None
 
 
 @dataclass(slots=True)

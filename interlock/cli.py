@@ -10,7 +10,7 @@ import click
 _COMMANDS: dict[str, str] = {
     "serve": "interlock.commands.serve:serve",
     "up": "interlock.commands.up:up",
-    "migrate": "interlock.commands.serve:migrate",
+    "migrate": "gateway.db.command:migrate",
     "emulator": "interlock.emulator.command:emulator",
     "worker": "interlock.worker.command:worker",
     "keys": "interlock.commands.admin:keys",

@@ -1,0 +1,263 @@
+"""The ``Gateway``: builds the request path from settings, serves requests through it, and records them.
+
+Long-lived objects (session, model table, writer, telemetry, access, limits) are built in ``start()`` and passed
+down; nothing is a module-level singleton. Per-request state lives in ``RequestContext``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+
+from gateway.dispatch import Dispatcher
+from gateway.errors import InterlockError, ModelNotFound, PermissionDenied
+from gateway.health import HealthMonitor
+from gateway.pipeline import Handler, Step, build
+from gateway.pool import ModelTable
+from gateway.streaming import CLIENT_CLOSED, GatewayStream
+from gateway.types import RequestContext, UpstreamResponse
+from observability import SERVER, GatewayMetrics, Tracing, request_attributes
+
+log = logging.getLogger("interlock.gateway")
+
+Result = UpstreamResponse | GatewayStream
+
+
+class Gateway:
+    """One gateway process's request path. ``settings`` is ``interlock.settings.Settings``."""
+
+    def __init__(self, settings: Any, *, extra_steps: list[Step] | None = None) -> None:
+        self.settings = settings
+        self.metrics = GatewayMetrics()
+        obs = settings.observability
+        self.tracing = Tracing(obs.service_name, enabled=obs.tracing, otlp_endpoint=obs.otlp_endpoint)
+        self.extra_steps = extra_steps or []
+        self.session: aiohttp.ClientSession | None = None
+        self.table: ModelTable | None = None
+        self.engine = None
+        self.writer = None
+        self.access = None  # gateway.access authenticator, when configured
+        self.limiter = None  # gateway.limits limiter, when Redis is configured
+        self.pricing = None
+        self._handler: Handler | None = None
+        self._background: set[asyncio.Task] = set()
+        self._health: HealthMonitor | None = None
+        self._in_flight = 0
+
+    # -- lifecycle -------------------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        s = self.settings
+        self.session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=0, keepalive_timeout=30, ttl_dns_cache=300),
+            skip_auto_headers=("User-Agent",),
+            auto_decompress=False,
+        )
+        self.table = ModelTable(self.session, s.timeouts, s.health, s.affinity.load_factor)
+        self.table.apply(s.models)
+        await self._start_database()
+        self._health = HealthMonitor(s.health.interval, lambda: self.table.all())
+        self._health.start()
+        self.dispatcher = Dispatcher(self.table, s.retries, s.affinity, self.tracing, self.metrics)
+        self._handler = build([self._resolve_model, *self.extra_steps], self._dispatch)
+
+    async def _start_database(self) -> None:
+        from gateway.db import RecordWriter, make_engine, migrate
+
+        url = self.settings.database.url
+        await asyncio.to_thread(migrate, url)
+        self.engine = make_engine(url)
+        self.writer = RecordWriter(
+            self.engine,
+            batch_size=self.settings.database.batch_size,
+            flush_interval=self.settings.database.flush_interval,
+        )
+        await self.writer.start()
+
+    async def aclose(self) -> None:
+        if self._health is not None:
+            await self._health.aclose()
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
+        if self.writer is not None:
+            await self.writer.close()
+        if self.session is not None:
+            await self.session.close()
+        if self.engine is not None:
+            self.engine.dispose()
+        self.tracing.shutdown()
+
+    def apply_models(self, models: list) -> None:
+        """Swap the model table (admin changes). In-flight requests finish on the pools they started with."""
+        assert self.table is not None
+        self.table.apply(models)
+
+    # -- the request path ------------------------------------------------------------------------------------
+
+    async def handle(self, ctx: RequestContext) -> Result:
+        """Serve one parsed request. Raises ``InterlockError`` for anything the client should see."""
+        span = None
+        if self.tracing.enabled:
+            from opentelemetry import trace
+
+            op = request_attributes(ctx.route, ctx.body)
+            span = self.tracing.tracer.start_span(
+                f"{op['gen_ai.operation.name']} {ctx.model}",
+                kind=SERVER,
+                attributes=op,
+                context=ctx.notes.get("otel_parent"),
+            )
+            ctx.notes["otel_context"] = trace.set_span_in_context(span)
+            ctx.notes["otel_span"] = span
+        self._in_flight += 1
+        try:
+            result = await self._handler(ctx)
+        except BaseException as exc:
+            if isinstance(exc, InterlockError):
+                ctx.status, ctx.error_type = exc.status, exc.type
+            elif isinstance(exc, asyncio.CancelledError):
+                ctx.status, ctx.error_type = CLIENT_CLOSED, "client_closed"
+            else:
+                ctx.status, ctx.error_type = 500, "internal_error"
+            ctx.finished_at = time.perf_counter()
+            self._finish(ctx, exc)
+            raise
+        if isinstance(result, UpstreamResponse):
+            ctx.usage = result.usage
+            ctx.finished_at = time.perf_counter()
+            self._finish(ctx, None)
+        return result
+
+    async def _resolve_model(self, ctx: RequestContext, call_next: Handler) -> Result:
+        pool = self.table.get(ctx.model)  # type: ignore[union-attr]
+        allowed = ctx.principal.allowed_models
+        if pool is None or (allowed is not None and ctx.model not in allowed):
+            if pool is not None:
+                raise PermissionDenied(f"This key may not use model '{ctx.model}'.", param="model")
+            raise ModelNotFound(f"The model '{ctx.model}' does not exist.", param="model")
+        return await call_next(ctx)
+
+    async def _dispatch(self, ctx: RequestContext) -> Result:
+        pool = self.table.get(ctx.model)  # type: ignore[union-attr]
+        return await self.dispatcher.dispatch(ctx, pool, self._finish)
+
+    # -- after the request -----------------------------------------------------------------------------------
+
+    def _finish(self, ctx: RequestContext, error: BaseException | None) -> None:
+        """Runs once per request: metrics, span, record, ``on_finish`` callbacks. Must never raise."""
+        self._in_flight -= 1
+        try:
+            self._observe(ctx)
+            for callback in ctx.on_finish:
+                outcome = callback(ctx)
+                if asyncio.iscoroutine(outcome):
+                    self.spawn(outcome)
+        except Exception:  # bookkeeping must never break a response that is already on its way
+            log.exception("finishing request %s failed", ctx.request_id)
+
+    def _observe(self, ctx: RequestContext) -> None:
+        m = self.metrics
+        model = ctx.served_model or ctx.model
+        end = ctx.finished_at or time.perf_counter()
+        latency = end - ctx.started
+        ttft = tpot = None
+        usage = ctx.usage
+        if ctx.first_token_at is not None:
+            ttft = ctx.first_token_at - ctx.started
+            m.ttft.labels(model).observe(ttft)
+            if usage is not None and usage.completion_tokens > 1:
+                tpot = (end - ctx.first_token_at) / (usage.completion_tokens - 1)
+                m.tpot.labels(model).observe(tpot)
+        m.requests.labels(ctx.route, model, str(ctx.status)).inc()
+        m.latency.labels(ctx.route, model).observe(latency)
+        if usage is not None:
+            if self.pricing is not None and ctx.served_model:
+                ctx.cost_usd = self.pricing.cost_of(ctx.served_model, usage)
+            m.tokens.labels(model, "input").inc(usage.prompt_tokens)
+            m.tokens.labels(model, "output").inc(usage.completion_tokens)
+            if ctx.cost_usd:
+                m.cost.labels(model).inc(ctx.cost_usd)
+        span = ctx.notes.get("otel_span")
+        if span is not None:
+            span.set_attribute("http.response.status_code", ctx.status)
+            if ctx.upstream:
+                span.set_attribute("interlock.upstream", ctx.upstream)
+            if ctx.served_model:
+                span.set_attribute("gen_ai.response.model", ctx.served_model)
+            if usage is not None:
+                span.set_attribute("gen_ai.usage.input_tokens", usage.prompt_tokens)
+                span.set_attribute("gen_ai.usage.output_tokens", usage.completion_tokens)
+            if ctx.error_type:
+                span.set_attribute("error.type", ctx.error_type)
+            span.end()
+        if self.writer is not None:
+            p = ctx.principal
+            self.writer.submit(
+                {
+                    "id": ctx.request_id,
+                    "created_at": datetime.now(UTC),
+                    "key_id": p.key_id,
+                    "team_id": p.team_id,
+                    "model": ctx.model,
+                    "served_model": ctx.served_model,
+                    "upstream": ctx.upstream,
+                    "route": ctx.route,
+                    "stream": ctx.stream,
+                    "status": ctx.status,
+                    "error_type": ctx.error_type,
+                    "prompt_tokens": usage.prompt_tokens if usage else 0,
+                    "completion_tokens": usage.completion_tokens if usage else 0,
+                    "latency_ms": latency * 1000,
+                    "ttft_ms": None if ttft is None else ttft * 1000,
+                    "tpot_ms": None if tpot is None else tpot * 1000,
+                    "cost_usd": ctx.cost_usd,
+                    "attempts": ctx.attempts,
+                }
+            )
+
+    def spawn(self, coro) -> None:
+        """Run background work tied to the gateway's life (awaited at shutdown)."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    # -- status ----------------------------------------------------------------------------------------------
+
+    async def readiness(self) -> tuple[bool, dict[str, Any]]:
+        """Ready = the database answers and every model has at least one healthy deployment."""
+        from gateway.db import check
+
+        db_ok = await asyncio.to_thread(check, self.engine) if self.engine is not None else False
+        models = {p.name: p.healthy_count() for p in self.table.all()}  # type: ignore[union-attr]
+        checks: dict[str, Any] = {"database": db_ok, "models": models}
+        ok = db_ok and all(n > 0 for n in models.values())
+        if self.limiter is not None:
+            checks["redis"] = bool(self.limiter.healthy)
+            ok = ok and (checks["redis"] or self.settings.redis.failure_policy == "open")
+        self._refresh_gauges()
+        return ok, checks
+
+    def _refresh_gauges(self) -> None:
+        m = self.metrics
+        for p in self.table.all():  # type: ignore[union-attr]
+            for d in p.deployments:
+                m.healthy.labels(p.name, d.name).set(1 if d.refresh() else 0)
+        m.in_flight.set(self._in_flight)
+        if self.writer is not None:
+            m.records_pending.set(self.writer.pending)
+            m.records_dropped.set(self.writer.dropped)
+        if self.limiter is not None:
+            m.redis_up.set(1 if self.limiter.healthy else 0)
+
+    def render_metrics(self) -> bytes:
+        self._refresh_gauges()
+        return self.metrics.render()
+
+
+MakeSteps = Callable[[Gateway], list[Step]]

@@ -1,0 +1,190 @@
+"""Getting an answer from some upstream: replica choice, retries with backoff, and the fallback chain.
+
+For each model in ``[requested, *fallbacks]``: up to ``retries.attempts`` tries. A retry goes at once to a
+replica not tried yet; only when every replica has failed does it wait (exponential backoff with jitter, or the
+upstream's ``Retry-After`` when that is short enough). Errors the caller caused (4xx but 429) are not retried.
+A stream counts as answered only once its first token arrived: until then nothing has reached the client, so a
+stream that breaks that early is retried like any other failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+
+from gateway.config import AffinityConfig, RetryConfig
+from gateway.errors import UpstreamError, UpstreamHTTPError, UpstreamProtocolError, UpstreamUnavailable
+from gateway.pool import Deployment, ModelPool, ModelTable
+from gateway.requests import affinity_text
+from gateway.streaming import GatewayStream
+from gateway.types import RequestContext, UpstreamRequest, UpstreamResponse
+from gateway.upstreams.sse import is_role_only
+from observability import CLIENT, OPERATION, GatewayMetrics, Tracing, traceparent_of
+from router import PrefixAffinityRouter, RouteHint, prefix_hashes
+
+
+def hurts_health(exc: UpstreamError) -> bool:
+    """Failures that say the deployment is unwell (as opposed to busy, or a bad request)."""
+    if isinstance(exc, UpstreamHTTPError):
+        return exc.status >= 500
+    return True
+
+
+def backoff(attempt: int, cfg: RetryConfig, exc: UpstreamError | None) -> float:
+    retry_after = getattr(exc, "retry_after", None)
+    if retry_after is not None and retry_after <= cfg.retry_after_max:
+        return retry_after
+    ceiling = min(cfg.backoff_max, cfg.backoff_base * (2**attempt))
+    return ceiling * random.uniform(0.5, 1.0)  # "equal jitter": spread retries, keep a floor
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        table: ModelTable,
+        retries: RetryConfig,
+        affinity: AffinityConfig,
+        tracing: Tracing,
+        metrics: GatewayMetrics,
+    ) -> None:
+        self.table = table
+        self.retries = retries
+        self.affinity = affinity
+        self.tracing = tracing
+        self.metrics = metrics
+
+    def _hint(self, ctx: RequestContext, pool: ModelPool) -> RouteHint:
+        if len(pool.deployments) < 2 or not isinstance(pool.router, PrefixAffinityRouter):
+            return RouteHint()
+        if ctx.session_id is not None:
+            return RouteHint(session=ctx.session_id)
+        text = affinity_text(ctx)
+        if not text:
+            return RouteHint()
+        return RouteHint(prefix_hashes(text, self.affinity.block_chars, self.affinity.prefix_chars))
+
+    async def dispatch(
+        self, ctx: RequestContext, pool: ModelPool, finish
+    ) -> UpstreamResponse | GatewayStream:
+        chain = [pool]
+        for name in pool.config.fallbacks:
+            fb = self.table.get(name)
+            if fb is not None:
+                chain.append(fb)
+        last: UpstreamError | None = None
+        for position, p in enumerate(chain):
+            hint = self._hint(ctx, p)
+            tried: set[str] = set()
+            for attempt in range(self.retries.attempts):
+                d = await p.pick(hint, tried)
+                if d is None and tried:
+                    d = await p.pick(hint)  # every replica failed once: back off and try the best again
+                    if d is not None:
+                        await asyncio.sleep(backoff(attempt, self.retries, last))
+                if d is None:
+                    last = last or UpstreamUnavailable(
+                        f"no healthy deployment is available for model {p.name!r}"
+                    )
+                    break
+                if attempt:
+                    self.metrics.retries.labels(p.name).inc()
+                try:
+                    result = await self._attempt(ctx, p, d, finish)
+                except UpstreamError as exc:
+                    last = exc
+                    tried.add(d.name)
+                    if not exc.retryable:
+                        raise
+                    continue
+                if position:
+                    self.metrics.fallbacks.labels(pool.name, p.name).inc()
+                return result
+        assert last is not None
+        raise last
+
+    async def _attempt(self, ctx: RequestContext, pool: ModelPool, d: Deployment, finish):
+        ctx.attempts += 1
+        ctx.served_model = pool.name
+        ctx.upstream = d.name
+        span = None
+        traceparent = None
+        if self.tracing.enabled:
+            model = getattr(d.upstream, "model", pool.name)
+            span = self.tracing.tracer.start_span(
+                f"{OPERATION[ctx.route]} {model}",
+                kind=CLIENT,
+                attributes={
+                    "gen_ai.operation.name": OPERATION[ctx.route],
+                    "gen_ai.provider.name": d.config.kind
+                    if d.config.kind != "litellm"
+                    else model.split("/")[0],
+                    "gen_ai.request.model": model,
+                    "interlock.deployment": d.name,
+                    "interlock.attempt": ctx.attempts,
+                },
+                context=ctx.notes.get("otel_context"),
+            )
+            traceparent = traceparent_of(span)
+        d.info.in_flight += 1
+        d.breaker.acquire()
+        request = UpstreamRequest(ctx.route, ctx.body, ctx.stream, ctx.request_id, traceparent)
+        stream = None
+        try:
+            result = await d.upstream.send(request)
+            if not ctx.stream:
+                self._done(d, span, None, result.usage)
+                return result
+            stream = result
+            rest = stream.__aiter__()
+            prefetched: list[bytes] = []
+            async for payload in rest:
+                prefetched.append(payload)
+                if not is_role_only(payload):
+                    break
+            else:
+                if not prefetched:
+                    raise UpstreamProtocolError(f"upstream {d.name} ended the stream without any event")
+            ctx.first_token_at = time.perf_counter()
+        except UpstreamError as exc:
+            if stream is not None:
+                await stream.aclose()
+            self._done(d, span, exc, None)
+            raise
+        except BaseException as exc:  # cancelled (client gone) or a bug: release the replica, then re-raise
+            if stream is not None:
+                await stream.aclose()
+            self._done(d, span, exc, None)
+            raise
+
+        def finish_stream(c: RequestContext, error: BaseException | None) -> None:
+            self._done(d, span, error if isinstance(error, UpstreamError) else None, c.usage)
+            finish(c, error)
+
+        return GatewayStream(ctx, stream, rest, prefetched, finish_stream)
+
+    def _done(self, d: Deployment, span, exc: BaseException | None, usage) -> None:
+        d.info.in_flight -= 1
+        if isinstance(exc, UpstreamError):
+            if hurts_health(exc):
+                d.breaker.failure()
+            else:
+                d.breaker.success()
+            outcome = type(exc).__name__
+        elif exc is None:
+            d.breaker.success()
+            outcome = "ok"
+        else:
+            d.breaker.release()
+            outcome = "cancelled"
+        self.metrics.upstream.labels(d.name, outcome).inc()
+        if span is not None:
+            if usage is not None:
+                span.set_attribute("gen_ai.usage.input_tokens", usage.prompt_tokens)
+                span.set_attribute("gen_ai.usage.output_tokens", usage.completion_tokens)
+            if exc is not None:
+                from opentelemetry.trace import Status, StatusCode
+
+                span.set_status(Status(StatusCode.ERROR, str(exc)[:200]))
+                span.set_attribute("error.type", type(exc).__name__)
+            span.end()

@@ -1,0 +1,73 @@
+"""Prometheus metrics of the gateway: request counts, latency, time to first token, time per output token,
+tokens, cost, upstream outcomes. Served at ``GET /metrics``; dashboards in later issues read these names.
+
+One ``GatewayMetrics`` per process, built in the lifespan and passed down (no module-level singletons, so
+tests can build several gateways in one process).
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+# Buckets chosen for LLM serving: sub-millisecond gateway errors up to multi-minute generations.
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+TTFT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+TPOT_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1)
+
+
+class GatewayMetrics:
+    content_type = CONTENT_TYPE_LATEST
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        r = self.registry = registry or CollectorRegistry()
+        self.requests = Counter(
+            "interlock_requests", "Requests answered, by status.", ["route", "model", "status"], registry=r
+        )
+        self.latency = Histogram(
+            "interlock_request_duration_seconds",
+            "Time from request to last byte.",
+            ["route", "model"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.ttft = Histogram(
+            "interlock_time_to_first_token_seconds",
+            "Time to first token (streaming).",
+            ["model"],
+            buckets=TTFT_BUCKETS,
+            registry=r,
+        )
+        self.tpot = Histogram(
+            "interlock_time_per_output_token_seconds",
+            "Time per output token after the first.",
+            ["model"],
+            buckets=TPOT_BUCKETS,
+            registry=r,
+        )
+        self.tokens = Counter("interlock_tokens", "Tokens processed.", ["model", "type"], registry=r)
+        self.cost = Counter("interlock_cost_usd", "Spend in USD.", ["model"], registry=r)
+        self.upstream = Counter(
+            "interlock_upstream_requests", "Upstream calls by outcome.", ["deployment", "outcome"], registry=r
+        )
+        self.retries = Counter("interlock_retries", "Retried upstream calls.", ["model"], registry=r)
+        self.fallbacks = Counter(
+            "interlock_fallbacks", "Requests served by a fallback model.", ["model", "fallback"], registry=r
+        )
+        self.healthy = Gauge(
+            "interlock_deployment_healthy",
+            "1 when a deployment takes traffic.",
+            ["model", "deployment"],
+            registry=r,
+        )
+        self.in_flight = Gauge("interlock_in_flight_requests", "Requests being served.", registry=r)
+        self.records_pending = Gauge(
+            "interlock_records_pending", "Request records not yet written.", registry=r
+        )
+        self.records_dropped = Gauge(
+            "interlock_records_dropped", "Records dropped because the database stayed down.", registry=r
+        )
+        self.redis_up = Gauge("interlock_redis_up", "1 when Redis answers (limits and budgets).", registry=r)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

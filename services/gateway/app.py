@@ -1,0 +1,313 @@
+"""The gateway service: a raw ASGI app around ``gateway.Gateway``.
+
+Raw ASGI rather than a framework route on purpose: this is the hot path, and a framework's routing and request
+models cost about half the throughput here (see the README's benchmark). It parses, calls the library, and
+serialises; every error is rendered as OpenAI error JSON in ``_send_error`` and nowhere else. The admin API (a
+FastAPI app: not on the hot path) is mounted under ``/admin``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import orjson
+
+from gateway.core import Gateway
+from gateway.errors import (
+    InterlockError,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+)
+from gateway.requests import build_context, new_request_id, parse_body
+from gateway.streaming import GatewayStream
+from gateway.types import UpstreamResponse
+from observability import parent_from_traceparent
+
+log = logging.getLogger("interlock.service")
+
+_MODEL_ROUTES = {
+    "/v1/chat/completions": "chat",
+    "/v1/completions": "completions",
+    "/v1/embeddings": "embeddings",
+    # Clients configured without the /v1 prefix work too (as with vLLM and LiteLLM).
+    "/chat/completions": "chat",
+    "/completions": "completions",
+    "/embeddings": "embeddings",
+}
+_JSON = b"application/json"
+_SSE_HEADERS = [
+    (b"content-type", b"text/event-stream; charset=utf-8"),
+    (b"cache-control", b"no-cache"),
+    (b"x-accel-buffering", b"no"),
+]
+
+
+class _ClientGone(Exception):
+    pass
+
+
+class GatewayApp:
+    """ASGI entry point. ``settings`` is ``interlock.settings.Settings``."""
+
+    def __init__(self, settings: Any, gateway: Gateway | None = None) -> None:
+        self.settings = settings
+        self.gateway = gateway or Gateway(settings)
+        self.admin_app = None
+        self._session_header = settings.affinity.session_header.lower().encode()
+        self._max_body = settings.server.max_body_bytes
+
+    async def __call__(self, scope, receive, send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            path = scope["path"]
+            route = _MODEL_ROUTES.get(path)
+            if route is not None:
+                await self._model_call(route, scope, receive, send)
+            elif path.startswith("/admin") and self.admin_app is not None:
+                await self.admin_app(
+                    {**scope, "root_path": scope.get("root_path", "") + "/admin"}, receive, send
+                )
+            else:
+                await self._plain(path, scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+
+    # -- lifespan --------------------------------------------------------------------------------------------
+
+    async def _lifespan(self, receive, send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.gateway.start()
+                    self.admin_app = _build_admin(self)
+                except Exception as exc:
+                    log.exception("startup failed")
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.gateway.aclose()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    # -- model API -------------------------------------------------------------------------------------------
+
+    async def _model_call(self, route: str, scope, receive, send) -> None:
+        headers: dict[bytes, bytes] = dict(scope["headers"])
+        request_id = new_request_id((headers.get(b"x-request-id") or b"").decode("latin-1") or None)
+        try:
+            if scope["method"] != "POST":
+                raise MethodNotAllowed(f"Use POST for {scope['path']}.")
+            ctype = headers.get(b"content-type", b"")
+            if not ctype.startswith(_JSON):
+                raise UnsupportedMediaType(
+                    "Send the body as JSON with the header 'Content-Type: application/json' "
+                    f"(got {ctype.decode('latin-1') or 'no content type'!r})."
+                )
+            length = headers.get(b"content-length")
+            if length is not None and length.isdigit() and int(length) > self._max_body:
+                raise PayloadTooLarge(f"The request body is larger than the limit of {self._max_body} bytes.")
+            raw = await self._read_body(receive)
+            session = headers.get(self._session_header)
+            ctx = build_context(
+                route, parse_body(raw), request_id, session.decode("latin-1") if session else None
+            )
+            auth = headers.get(b"authorization")
+            if auth is not None:
+                ctx.authorization = auth.decode("latin-1")
+            tp = headers.get(b"traceparent")
+            if tp is not None:
+                ctx.notes["otel_parent"] = parent_from_traceparent(tp.decode("latin-1"))
+        except _ClientGone:
+            return
+        except InterlockError as exc:
+            await _send_error(send, exc, request_id)
+            return
+        await self._serve(ctx, receive, send)
+
+    async def _read_body(self, receive) -> bytes:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise _ClientGone
+        body = message.get("body", b"")
+        if not message.get("more_body", False):
+            if len(body) > self._max_body:
+                raise PayloadTooLarge(f"The request body is larger than the limit of {self._max_body} bytes.")
+            return body
+        parts = [body]
+        size = len(body)
+        while message.get("more_body", False):
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise _ClientGone
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self._max_body:
+                raise PayloadTooLarge(f"The request body is larger than the limit of {self._max_body} bytes.")
+            parts.append(chunk)
+        return b"".join(parts)
+
+    async def _serve(self, ctx, receive, send) -> None:
+        # Watch for the client going away while we wait on the upstream: cancel this task, which cancels the
+        # upstream call (non-streaming) or closes the upstream stream (streaming), so vLLM stops generating.
+        task = asyncio.current_task()
+        state = {"done": False, "gone": False}
+
+        def on_message(fut: asyncio.Future) -> None:
+            if fut.cancelled() or state["done"]:
+                return
+            if fut.exception() is None and fut.result().get("type") == "http.disconnect":
+                state["gone"] = True
+                task.cancel()
+
+        watcher = asyncio.ensure_future(receive())
+        watcher.add_done_callback(on_message)
+        try:
+            result = await self.gateway.handle(ctx)
+            if isinstance(result, UpstreamResponse):
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 200,
+                        "headers": _headers(
+                            ctx,
+                            [(b"content-type", _JSON), (b"content-length", str(len(result.body)).encode())],
+                        ),
+                    }
+                )
+                await send({"type": "http.response.body", "body": result.body})
+            else:
+                await self._stream(ctx, result, send)
+        except InterlockError as exc:
+            await _send_error(send, exc, ctx.request_id, ctx.headers)
+        except asyncio.CancelledError:
+            if not state["gone"]:
+                raise
+            # The client left; the request is already recorded as 499. Nothing to send.
+        except Exception:
+            log.exception("request %s failed", ctx.request_id)
+            await _send_error(
+                send, InterlockError("The gateway failed to serve this request."), ctx.request_id
+            )
+        finally:
+            state["done"] = True
+            watcher.cancel()
+
+    async def _stream(self, ctx, stream: GatewayStream, send) -> None:
+        try:
+            await send(
+                {"type": "http.response.start", "status": 200, "headers": _headers(ctx, list(_SSE_HEADERS))}
+            )
+        except BaseException:
+            await stream.abandon()
+            raise
+        events = stream.__aiter__()
+        try:
+            async for chunk in events:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        finally:
+            await events.aclose()  # a no-op when it ran to the end; else it closes the upstream and finishes
+
+    # -- plain routes ----------------------------------------------------------------------------------------
+
+    async def _plain(self, path: str, scope, receive, send) -> None:
+        gw = self.gateway
+        method = scope["method"]
+        if path == "/health" and method in ("GET", "HEAD"):
+            await _send_json(send, 200, {"status": "ok"})
+        elif path == "/ready" and method in ("GET", "HEAD"):
+            ok, checks = await gw.readiness()
+            await _send_json(send, 200 if ok else 503, {"status": "ready" if ok else "not ready", **checks})
+        elif path in ("/v1/models", "/models") and method == "GET":
+            await _send_json(send, 200, self._models())
+        elif path == "/metrics" and method == "GET":
+            body = gw.render_metrics()
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [(b"content-type", gw.metrics.content_type.encode())],
+                }
+            )
+            await send({"type": "http.response.body", "body": body})
+        else:
+            await _send_error(
+                send,
+                NotFound(f"No route {method} {path}. The model API lives under /v1."),
+                new_request_id(None),
+            )
+
+    def _models(self) -> dict:
+        pools = self.gateway.table.all() if self.gateway.table else []
+        return {
+            "object": "list",
+            "data": [{"id": p.name, "object": "model", "created": 0, "owned_by": "interlock"} for p in pools],
+        }
+
+
+def _headers(ctx, base: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    base.append((b"x-request-id", ctx.request_id.encode()))
+    if ctx.served_model:
+        base.append((b"x-interlock-model", ctx.served_model.encode()))
+    if ctx.upstream:
+        base.append((b"x-interlock-upstream", ctx.upstream.encode()))
+    for k, v in ctx.headers.items():
+        base.append((k.encode(), v.encode()))
+    return base
+
+
+async def _send_json(send, status: int, obj: Any) -> None:
+    body = orjson.dumps(obj)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", _JSON), (b"content-length", str(len(body)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _send_error(
+    send, exc: InterlockError, request_id: str, extra: dict[str, str] | None = None
+) -> None:
+    """The one place an error becomes an HTTP response, in OpenAI's error format."""
+    body = exc.body()
+    headers = [
+        (b"content-type", _JSON),
+        (b"content-length", str(len(body)).encode()),
+        (b"x-request-id", request_id.encode()),
+    ]
+    for k, v in {**(extra or {}), **exc.headers}.items():
+        headers.append((k.encode(), v.encode()))
+    await send({"type": "http.response.start", "status": exc.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _build_admin(app: GatewayApp):
+    """The admin API, when the access library is installed (issue 3)."""
+    try:
+        from services.admin.app import create_admin_app
+    except ImportError:
+        return None
+    return create_admin_app(app.gateway)  # pragma: no cover - wired in issue 3
+
+
+def create_app(config_path: str | None = None, **overrides: Any) -> GatewayApp:
+    """ASGI factory: ``uvicorn --factory services.gateway.app:create_app``."""
+    from interlock.settings import load_settings
+
+    return GatewayApp(load_settings(config_path, **overrides))
+
+
+def create_app_from_env() -> GatewayApp:
+    """Factory for ``interlock serve`` workers: the config path comes from ``INTERLOCK_CONFIG``."""
+    import os
+
+    return create_app(os.environ.get("INTERLOCK_CONFIG") or None)

@@ -1,0 +1,48 @@
+"""Run a real gateway (uvicorn + our ASGI app) on a free port, for end-to-end tests over HTTP."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import uvicorn
+
+from interlock.settings import load_settings
+from services.gateway.app import GatewayApp
+from tests.support.servers import free_port
+
+
+@contextlib.contextmanager
+def running_gateway(**settings: Any) -> Iterator[tuple[str, GatewayApp]]:
+    """Start a gateway in a background thread (its own event loop); yield its base URL and the app."""
+    port = free_port()
+    settings.setdefault("server", {})
+    settings["server"] = {**settings["server"], "port": port}
+    app = GatewayApp(load_settings(None, **settings))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on", log_level="warning", access_log=False)
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("gateway did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}", app
+    finally:
+        server.should_exit = True
+        thread.join(30)
+
+
+def model(name: str, *urls: str, **extra: Any) -> dict[str, Any]:
+    """A model entry with one vLLM deployment per URL, named d0, d1, ..."""
+    return {
+        "name": name,
+        "deployments": [{"kind": "vllm", "url": u, "name": f"d{i}"} for i, u in enumerate(urls)],
+        **extra,
+    }
