@@ -39,10 +39,10 @@ def running_gateway(**settings: Any) -> Iterator[tuple[str, GatewayApp]]:
         thread.join(30)
 
 
-def model(name: str, *urls: str, **extra: Any) -> dict[str, Any]:
+def model(name: str, *urls: str, upstream_model: str | None = None, **extra: Any) -> dict[str, Any]:
     """A model entry with one vLLM deployment per URL, named d0, d1, ..."""
-    return {
-        "name": name,
-        "deployments": [{"kind": "vllm", "url": u, "name": f"d{i}"} for i, u in enumerate(urls)],
-        **extra,
-    }
+    deployments = [{"kind": "vllm", "url": u, "name": f"d{i}"} for i, u in enumerate(urls)]
+    if upstream_model:
+        for d in deployments:
+            d["model"] = upstream_model
+    return {"name": name, "deployments": deployments, **extra}

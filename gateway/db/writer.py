@@ -1,0 +1,254 @@
+"""Batched writes of request records, off the request path.
+
+``submit`` only appends to a deque. One background task wakes every ``flush_interval`` (or as soon as
+``batch_size`` rows wait), and writes them with one multi-row INSERT per batch in a worker thread.
+A failed write keeps the rows for the next tick; only ``max_pending`` bounds what is kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from gateway.db._rows import RowRejected, to_row
+from gateway.db.models import RequestRecord
+
+log = logging.getLogger(__name__)
+
+# Errors that belong to a row (a constraint, a value the database refuses), not to the connection:
+# retrying the batch would fail forever, so the batch is written row by row and such rows are rejected.
+_ROW_ERRORS = (sa.exc.IntegrityError, sa.exc.DataError)
+
+_Item = tuple[Any, float]  # (record as submitted, time.time() at submit)
+
+
+@dataclass(slots=True)
+class _Outcome:
+    written: int = 0
+    rejected: list[str] = field(default_factory=list)
+    #: Valid rows not written because the database failed; they go back to the queue.
+    unwritten: list[_Item] = field(default_factory=list)
+    error: Exception | None = None
+
+
+def _insert_for(engine: Engine) -> sa.Insert:
+    table = RequestRecord.__table__
+    # The same id twice (a retried batch whose commit did land) must not wedge the queue.
+    if engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+
+        return insert(table).on_conflict_do_nothing(index_elements=["id"])
+    if engine.dialect.name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+
+        return insert(table).on_conflict_do_nothing(index_elements=["id"])
+    return sa.insert(table)
+
+
+class RecordWriter:
+    """Writes ``RequestRecord`` rows in batches; see the module docstring.
+
+    Counters for metrics: ``pending`` (accepted, not yet written), ``written``, ``dropped`` (lost to
+    the ``max_pending`` bound or submitted after ``close``), ``rejected`` (rows that cannot be stored)
+    and ``errors`` (failed write attempts).
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        batch_size: int = 500,
+        flush_interval: float = 0.5,
+        max_pending: int = 100_000,
+        close_timeout: float = 5.0,
+    ) -> None:
+        self._engine = engine
+        self._insert = _insert_for(engine)
+        self._batch_size = batch_size
+        self._interval = flush_interval
+        self._max_pending = max_pending
+        self._close_timeout = close_timeout
+        self._queue: deque[_Item] = deque()
+        self._in_flight = 0
+        self._written = self._dropped = self._rejected = self._errors = 0
+        self._wake = asyncio.Event()
+        self._stop = asyncio.Event()
+        self._lock = asyncio.Lock()
+        self._task: asyncio.Task | None = None
+        self._closed = False
+        self._failing = False
+
+    @property
+    def pending(self) -> int:
+        return len(self._queue) + self._in_flight
+
+    @property
+    def written(self) -> int:
+        return self._written
+
+    @property
+    def dropped(self) -> int:
+        return self._dropped
+
+    @property
+    def rejected(self) -> int:
+        return self._rejected
+
+    @property
+    def errors(self) -> int:
+        return self._errors
+
+    def submit(self, record: RequestRecord | dict[str, Any]) -> None:
+        """Queue one record (a dict of column names is cheapest). Never blocks; call from the event loop.
+
+        ``created_at`` defaults to now. The dict is stored as is: do not change it afterwards.
+        """
+        if self._closed:
+            self._dropped += 1
+            return
+        queue = self._queue
+        if len(queue) >= self._max_pending:
+            queue.popleft()
+            self._dropped += 1
+        queue.append((record, time.time()))
+        if len(queue) >= self._batch_size and not self._wake.is_set():
+            self._wake.set()
+
+    async def start(self) -> None:
+        """Launch the background flush task (once)."""
+        if self._task is None and not self._closed:
+            self._task = asyncio.create_task(self._run(), name="interlock-record-writer")
+
+    async def flush(self) -> bool:
+        """Write everything queued now; ``False`` when the database failed (the rows stay queued)."""
+        async with self._lock:
+            while self._queue:
+                batch = [self._queue.popleft() for _ in range(min(self._batch_size, len(self._queue)))]
+                self._in_flight = len(batch)
+                try:
+                    outcome = await asyncio.to_thread(self._write, batch)
+                except BaseException:
+                    # Cancelled, or a bug outside the database calls: keep the rows all the same (a
+                    # write that still lands in its thread is harmless, duplicates are ignored).
+                    self._queue.extendleft(reversed(batch))
+                    raise
+                finally:
+                    self._in_flight = 0
+                self._settle(outcome)
+                if outcome.error is not None:
+                    return False
+            return True
+
+    async def close(self) -> None:
+        """Stop the task and write what is left, retrying for up to ``close_timeout`` seconds."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._task is not None:
+            self._stop.set()
+            self._wake.set()
+            await self._task
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._close_timeout
+        while not await self.flush():
+            left = deadline - loop.time()
+            if left <= 0:
+                lost = len(self._queue)
+                self._queue.clear()
+                self._dropped += lost
+                log.error("request records: database unavailable at shutdown, %d records lost", lost)
+                return
+            await asyncio.sleep(min(self._interval, left))
+
+    async def _run(self) -> None:
+        healthy = True
+        while not self._stop.is_set():
+            # After a failure, wait a full interval whatever arrives: no retry storm on a down database.
+            await _wait(self._wake if healthy else self._stop, self._interval)
+            self._wake.clear()
+            try:
+                healthy = await self.flush()
+            except Exception:  # never let the task die: rows would pile up unseen
+                log.exception("request records: unexpected error while writing")
+                healthy = False
+
+    def _settle(self, outcome: _Outcome) -> None:
+        self._written += outcome.written
+        if outcome.rejected:
+            self._rejected += len(outcome.rejected)
+            reasons = "; ".join(outcome.rejected[:5])
+            log.error("request records: %d rejected: %s", len(outcome.rejected), reasons)
+        if outcome.error is not None:
+            self._errors += 1
+            self._queue.extendleft(reversed(outcome.unwritten))
+            while len(self._queue) > self._max_pending:
+                self._queue.popleft()
+                self._dropped += 1
+            # Only the class: database messages and bound parameters can contain customer identifiers.
+            log.warning(
+                "request records: write failed (%s), %d records kept for retry",
+                _describe(outcome.error),
+                self.pending,
+            )
+            self._failing = True
+        elif self._failing and outcome.written:
+            self._failing = False
+            log.warning("request records: database writable again, %d records pending", self.pending)
+
+    def _write(self, batch: list[_Item]) -> _Outcome:
+        """In a worker thread: check rows, insert them in one statement, isolate bad rows on a row error."""
+        outcome = _Outcome()
+        rows: list[dict[str, Any]] = []
+        items: list[_Item] = []
+        for item in batch:
+            try:
+                rows.append(to_row(*item))
+                items.append((rows[-1], item[1]))
+            except RowRejected as exc:
+                outcome.rejected.append(str(exc))
+        if not rows:
+            return outcome
+        try:
+            self._execute(rows)
+            outcome.written = len(rows)
+        except _ROW_ERRORS:
+            self._write_one_by_one(items, outcome)
+        except Exception as exc:
+            outcome.error = exc
+            outcome.unwritten = items
+        return outcome
+
+    def _write_one_by_one(self, items: list[_Item], outcome: _Outcome) -> None:
+        for i, (row, _submitted_at) in enumerate(items):
+            try:
+                self._execute([row])
+                outcome.written += 1
+            except _ROW_ERRORS as exc:
+                outcome.rejected.append(f"refused by the database ({_describe(exc)})")
+            except Exception as exc:
+                outcome.error = exc
+                outcome.unwritten = items[i:]
+                return
+
+    def _execute(self, rows: list[dict[str, Any]]) -> None:
+        with self._engine.begin() as conn:
+            conn.execute(self._insert, rows)
+
+
+async def _wait(event: asyncio.Event, timeout: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(timeout):
+            await event.wait()
+
+
+def _describe(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None)
+    return f"{type(exc).__name__}/{type(orig).__name__}" if orig is not None else type(exc).__name__

@@ -1,0 +1,55 @@
+"""Fixtures for the SQL store: every test runs against SQLite and a real PostgreSQL."""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from gateway.db import make_engine, migrate
+from tests.gateway.db.support import rename_table
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest) -> str:
+    """An empty, never migrated database, SQLite file or PostgreSQL."""
+    return request.getfixturevalue(f"{request.param}_url")
+
+
+@pytest.fixture(scope="session")
+def migrated_postgres_url(postgres_server_url: str) -> Iterator[str]:
+    """One migrated PostgreSQL database shared by the tests that only read and write rows:
+    creating a database per test costs a few hundred milliseconds each."""
+    name = f"interlock_test_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(postgres_server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = postgres_server_url.rsplit("/", 1)[0] + f"/{name}"
+    migrate(url)
+    yield url
+    with admin.connect() as conn, contextlib.suppress(Exception):
+        conn.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def engine(request: pytest.FixtureRequest) -> Iterator[Engine]:
+    """An engine on a migrated database with no request records."""
+    if request.param == "sqlite":
+        url = request.getfixturevalue("sqlite_url")
+        migrate(url)
+    else:
+        url = request.getfixturevalue("migrated_postgres_url")
+    eng = make_engine(url)
+    if request.param == "postgres":
+        # Undo what an earlier test may have left: a table moved away, rows.
+        if not sa.inspect(eng).has_table("request_records"):
+            rename_table(eng, "request_records_away", "request_records")
+        with eng.begin() as conn:
+            conn.execute(sa.text("TRUNCATE request_records"))
+    yield eng
+    eng.dispose()
