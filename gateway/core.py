@@ -32,11 +32,11 @@ Result = UpstreamResponse | GatewayStream
 class Gateway:
     """One gateway process's request path. ``settings`` is ``interlock.settings.Settings``."""
 
-    def __init__(self, settings: Any, *, extra_steps: list[Step] | None = None) -> None:
+    def __init__(self, settings: Any, *, extra_steps: list[Step] | None = None, tracing: Tracing | None = None) -> None:
         self.settings = settings
         self.metrics = GatewayMetrics()
         obs = settings.observability
-        self.tracing = Tracing(obs.service_name, enabled=obs.tracing, otlp_endpoint=obs.otlp_endpoint)
+        self.tracing = tracing or Tracing(obs.service_name, enabled=obs.tracing, otlp_endpoint=obs.otlp_endpoint)
         self.extra_steps = extra_steps or []
         self.session: aiohttp.ClientSession | None = None
         self.table: ModelTable | None = None

@@ -10,18 +10,20 @@ from typing import Any
 
 import uvicorn
 
+from gateway.core import Gateway
 from interlock.settings import load_settings
 from services.gateway.app import GatewayApp
 from tests.support.servers import free_port
 
 
 @contextlib.contextmanager
-def running_gateway(**settings: Any) -> Iterator[tuple[str, GatewayApp]]:
+def running_gateway(tracing: Any = None, **settings: Any) -> Iterator[tuple[str, GatewayApp]]:
     """Start a gateway in a background thread (its own event loop); yield its base URL and the app."""
     port = free_port()
     settings.setdefault("server", {})
     settings["server"] = {**settings["server"], "port": port}
-    app = GatewayApp(load_settings(None, **settings))
+    loaded = load_settings(None, **settings)
+    app = GatewayApp(loaded, Gateway(loaded, tracing=tracing) if tracing is not None else None)
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on", log_level="warning", access_log=False)
     )

@@ -63,8 +63,17 @@ def test_when_completing_and_embedding_then_both_routes_work_streaming_included(
 def test_when_sampling_parameters_are_sent_then_they_reach_vllm_untouched(fresh, gateway):
     url, _ = gateway(models=[model("m", fresh[0].url)])
     schema = {"type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"]}
-    params = dict(temperature=0.3, top_p=0.9, stop=["\n"], max_tokens=7, seed=11, logprobs=True, top_logprobs=2,
-                  n=2, response_format={"type": "json_schema", "json_schema": {"name": "s", "schema": schema}})
+    params = dict(
+        temperature=0.3,
+        top_p=0.9,
+        stop=["\n"],
+        max_tokens=7,
+        seed=11,
+        logprobs=True,
+        top_logprobs=2,
+        n=2,
+        response_format={"type": "json_schema", "json_schema": {"name": "s", "schema": schema}},
+    )
     r = client(url).chat.completions.create(model="m", messages=MSG, extra_body={"top_k": 5}, **params)
     assert len(r.choices) == 2
     body = fresh[0].recorded_requests()[-1]["body"]
@@ -83,11 +92,19 @@ def test_when_listing_models_then_configured_names_are_returned(fresh, gateway):
         (b"{not json", {"content-type": "application/json"}, 400, "not valid JSON"),
         (b'{"messages": []}', {"content-type": "application/json"}, 400, "'model' is required"),
         (b'{"model": "m"}', {"content-type": "application/json"}, 400, "'messages'"),
-        (b'{"model": "ghost", "messages": [{"role": "user", "content": "x"}]}', {"content-type": "application/json"},
-         404, "does not exist"),
+        (
+            b'{"model": "ghost", "messages": [{"role": "user", "content": "x"}]}',
+            {"content-type": "application/json"},
+            404,
+            "does not exist",
+        ),
         (b"model=m", {"content-type": "application/x-www-form-urlencoded"}, 415, "Content-Type: application/json"),
-        (b'{"model": "m", "messages": [{"role": "user", "content": "' + b"x" * 3000 + b'"}]}',
-         {"content-type": "application/json"}, 413, "larger than the limit"),
+        (
+            b'{"model": "m", "messages": [{"role": "user", "content": "' + b"x" * 3000 + b'"}]}',
+            {"content-type": "application/json"},
+            413,
+            "larger than the limit",
+        ),
     ],
 )
 def test_when_input_is_bad_then_a_clear_openai_error_comes_back(fresh, gateway, body, headers, status, needle):
@@ -134,9 +151,13 @@ def test_when_probed_then_health_ready_and_metrics_answer(fresh, gateway):
     ready = httpx.get(url + "/ready")
     assert ready.status_code == 200 and ready.json()["models"] == {"m": 1}
     metrics = httpx.get(url + "/metrics").text
-    for name in ("interlock_requests_total", "interlock_request_duration_seconds_bucket",
-                 "interlock_time_to_first_token_seconds_bucket", "interlock_time_per_output_token_seconds_bucket",
-                 "interlock_tokens_total"):
+    for name in (
+        "interlock_requests_total",
+        "interlock_request_duration_seconds_bucket",
+        "interlock_time_to_first_token_seconds_bucket",
+        "interlock_time_per_output_token_seconds_bucket",
+        "interlock_tokens_total",
+    ):
         assert name in metrics, name
 
 

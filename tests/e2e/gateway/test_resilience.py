@@ -46,8 +46,11 @@ def test_when_a_replica_fails_then_the_retry_goes_to_another_replica_at_once(fre
 
 
 def test_when_every_try_fails_then_the_last_error_is_returned(fresh, gateway):
-    url, _ = gateway(models=[model("m", fresh[0].url)], retries={"attempts": 3, "backoff_base": 0.01},
-                     health={"interval": 60, "failure_threshold": 10, "cooldown": 1})
+    url, _ = gateway(
+        models=[model("m", fresh[0].url)],
+        retries={"attempts": 3, "backoff_base": 0.01},
+        health={"interval": 60, "failure_threshold": 10, "cooldown": 1},
+    )
     fresh[0].script_faults("status:503", 10)
     with pytest.raises(openai.InternalServerError) as err:
         client(url).chat.completions.create(model="m", messages=MSG)
@@ -112,7 +115,9 @@ def test_when_a_replica_keeps_failing_then_its_circuit_opens_and_it_gets_no_traf
 
 
 def test_when_a_model_fails_everywhere_then_the_fallback_model_answers(fresh, gateway):
-    url, _ = gateway(models=[model("m", fresh[0].url, fallbacks=["backup"]), model("backup", fresh[1].url, upstream_model="m")])
+    url, _ = gateway(
+        models=[model("m", fresh[0].url, fallbacks=["backup"]), model("backup", fresh[1].url, upstream_model="m")]
+    )
     fresh[0].script_faults("status:503", 10)
     raw = client(url).chat.completions.with_raw_response.create(model="m", messages=MSG)
     assert raw.headers["x-interlock-model"] == "backup"
