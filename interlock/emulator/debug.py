@@ -1,0 +1,77 @@
+"""The ``/emulator/*`` debug routes tests use to script the emulator and read what it saw (JSON in and out).
+
+``GET|DELETE /emulator/requests``: recorded requests ``[{"time", "path", "headers", "body"}]``, oldest first.
+``GET /emulator/stats``: counters (received, in flight, cancelled by the client, finish reasons, ...).
+``GET|POST|DELETE /emulator/faults``: ``{"fault": "status:503", "count": 2}`` or ``{"faults": ["cut:3",
+"reset"]}`` queues faults for the next inference requests; ``DELETE`` empties the queue.
+``POST /emulator/health``: ``{"healthy": false}`` makes ``GET /health`` answer 503 (vLLM's dead engine).
+``POST /emulator/reset``: counters, records, scripted faults and health back to the start.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from interlock.emulator import http
+from interlock.emulator.engine import Engine
+from interlock.emulator.faults import parse_fault
+from interlock.emulator.protocol import request_validation_error
+
+Handler = Any
+
+
+def debug_routes(engine: Engine) -> dict[str, dict[str, Handler]]:
+    """The debug routes bound to ``engine``, in the app's ``{path: {method: handler}}`` form."""
+
+    async def requests(scope: dict, receive: Any, send: Any) -> None:
+        await http.send_json(send, 200, engine.recorded())
+
+    async def clear_requests(scope: dict, receive: Any, send: Any) -> None:
+        engine.recent.clear()
+        await http.send_json(send, 200, {"cleared": True})
+
+    async def stats(scope: dict, receive: Any, send: Any) -> None:
+        await http.send_json(send, 200, engine.stats())
+
+    async def faults(scope: dict, receive: Any, send: Any) -> None:
+        await http.send_json(send, 200, engine.faults.snapshot())
+
+    async def add_faults(scope: dict, receive: Any, send: Any) -> None:
+        try:
+            data = orjson.loads(await http.read_body(receive) or b"{}")
+            specs = data["faults"] if "faults" in data else [data["fault"]] * int(data.get("count", 1))
+            parsed = [parse_fault(str(s)) for s in specs]
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            await http.send_bytes(send, 400, request_validation_error(f"bad fault script: {exc}").body())
+            return
+        for fault in parsed:
+            engine.faults.script(fault, 1)
+        await http.send_json(send, 200, engine.faults.snapshot())
+
+    async def clear_faults(scope: dict, receive: Any, send: Any) -> None:
+        engine.faults.clear()
+        await http.send_json(send, 200, engine.faults.snapshot())
+
+    async def set_health(scope: dict, receive: Any, send: Any) -> None:
+        try:
+            healthy = orjson.loads(await http.read_body(receive) or b"{}").get("healthy", True)
+        except (orjson.JSONDecodeError, AttributeError):
+            await http.send_bytes(send, 400, request_validation_error('expected {"healthy": bool}').body())
+            return
+        engine.healthy = bool(healthy)
+        await http.send_json(send, 200, {"healthy": engine.healthy})
+
+    async def reset(scope: dict, receive: Any, send: Any) -> None:
+        engine.reset()
+        engine.healthy = True
+        await http.send_json(send, 200, engine.stats())
+
+    return {
+        "/emulator/requests": {"GET": requests, "DELETE": clear_requests},
+        "/emulator/stats": {"GET": stats},
+        "/emulator/faults": {"GET": faults, "POST": add_faults, "DELETE": clear_faults},
+        "/emulator/health": {"POST": set_health},
+        "/emulator/reset": {"POST": reset},
+    }
