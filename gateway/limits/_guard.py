@@ -1,0 +1,89 @@
+"""Whether Redis answers, and a circuit so a dead Redis costs nothing per request.
+
+After a failure, calls are short-circuited (the failure policy applies at once) until ``probe_interval``
+has passed; then one caller (or the background probe) tries again. "redis unreachable" is logged at
+most once per ``log_interval``; recovery is logged once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from redis.exceptions import RedisError
+
+log = logging.getLogger("interlock.limits")
+
+T = TypeVar("T")
+
+#: What counts as "Redis is unreachable": connection and protocol errors, server errors (OOM, READONLY,
+#: LOADING), and our own timeout.
+FAILURES = (RedisError, OSError, TimeoutError)
+
+
+class RedisUnavailable(Exception):
+    """Redis did not answer in time, failed, or is short-circuited after a recent failure."""
+
+
+class RedisGuard:
+    """Runs Redis calls under a timeout and tracks health; see the module docstring."""
+
+    def __init__(
+        self,
+        timeout: float,
+        *,
+        probe_interval: float = 1.0,
+        log_interval: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.timeout = timeout
+        self.probe_interval = probe_interval
+        self.log_interval = log_interval
+        self.clock = clock
+        self.healthy = True
+        #: Redis calls that failed or timed out (a counter for metrics).
+        self.failures = 0
+        self._retry_at = 0.0
+        self._logged_at: float | None = None
+
+    def _may_try(self) -> bool:
+        if self.healthy:
+            return True
+        now = self.clock()
+        if now < self._retry_at:
+            return False
+        # This caller is the probe; everyone else keeps short-circuiting until it reports.
+        self._retry_at = now + self.probe_interval
+        return True
+
+    async def call(self, fn: Callable[[], Awaitable[T]]) -> T:
+        """Run one Redis call; raise ``RedisUnavailable`` on failure, timeout or an open circuit."""
+        if not self._may_try():
+            raise RedisUnavailable("redis unreachable (circuit open)")
+        try:
+            async with asyncio.timeout(self.timeout):
+                result = await fn()
+        except FAILURES as exc:
+            self._failed(exc)
+            raise RedisUnavailable(f"redis unreachable: {type(exc).__name__}: {exc}") from exc
+        if not self.healthy:
+            self.healthy = True
+            self._logged_at = None
+            log.warning("redis reachable again; limits are enforced")
+        return result
+
+    def _failed(self, exc: BaseException) -> None:
+        self.failures += 1
+        self.healthy = False
+        now = self.clock()
+        self._retry_at = now + self.probe_interval
+        if self._logged_at is None or now - self._logged_at >= self.log_interval:
+            self._logged_at = now
+            log.error(
+                "redis unreachable (%s: %s); limits follow the failure policy until it returns",
+                type(exc).__name__,
+                exc,
+            )

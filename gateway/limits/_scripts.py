@@ -1,0 +1,88 @@
+"""The Lua scripts, registered once per client and run with EVALSHA (redis-py reloads them on NOSCRIPT,
+e.g. after a Redis restart), and the admit script's reply as a typed record."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from redis.asyncio import Redis
+
+from gateway.limits._calendar import Periods
+
+_DIR = Path(__file__).parent / "lua"
+
+
+def source(name: str) -> str:
+    """A script's text with the shared helpers (``_lib.lua``) in front of it."""
+    return (_DIR / "_lib.lua").read_text() + "\n" + (_DIR / f"{name}.lua").read_text()
+
+
+class Scripts:
+    """``admit``, ``settle``, ``reconcile`` and ``renew`` bound to one client."""
+
+    def __init__(self, client: Redis) -> None:
+        self.admit = client.register_script(source("admit"))
+        self.settle = client.register_script(source("settle"))
+        self.reconcile = client.register_script(source("reconcile"))
+        self.renew = client.register_script(source("renew"))
+
+    async def load(self, client: Redis) -> None:
+        """SCRIPT LOAD all of them, so the first request already finds them by SHA."""
+        for script in (self.admit, self.settle, self.reconcile, self.renew):
+            script.sha = await client.script_load(script.script)
+
+
+def _int(raw: bytes) -> int | None:
+    return int(raw) if raw else None
+
+
+def _float(raw: bytes) -> float | None:
+    return float(raw) if raw else None
+
+
+@dataclass(slots=True)
+class AdmitReply:
+    """What ``admit.lua`` answered; see the reply layout at the top of that script."""
+
+    status: str
+    #: The Redis server's time when it decided (epoch seconds).
+    now: float
+    req_limit: int | None
+    req_remaining: int | None
+    req_reset_ms: int | None
+    tok_limit: int | None
+    tok_remaining: int | None
+    tok_reset_ms: int | None
+    #: Denials: which level (0-based), which limit, and the numbers for the message.
+    level: int | None
+    kind: str
+    retry_ms: int | None
+    limit: float | None
+    used: float | None
+    #: Reconcile: the levels (0-based) whose spend counters are missing.
+    missing: tuple[int, ...]
+
+    @property
+    def periods(self) -> Periods:
+        return Periods.at(self.now)
+
+    @classmethod
+    def parse(cls, raw: list[bytes]) -> AdmitReply:
+        level = _int(raw[8])
+        return cls(
+            status=raw[0].decode(),
+            now=float(raw[1]),
+            req_limit=_int(raw[2]),
+            req_remaining=_int(raw[3]),
+            req_reset_ms=_int(raw[4]),
+            tok_limit=_int(raw[5]),
+            tok_remaining=_int(raw[6]),
+            tok_reset_ms=_int(raw[7]),
+            level=None if level is None else level - 1,
+            kind=raw[9].decode(),
+            retry_ms=_int(raw[10]),
+            limit=_float(raw[11]),
+            used=_float(raw[12]),
+            missing=tuple(int(i) - 1 for i in raw[13].split(b",")) if raw[13] else (),
+        )

@@ -1,0 +1,260 @@
+"""Rate limits, concurrency limits and spend budgets per key and team, exact across replicas.
+
+All state lives in Redis and every decision is one Lua script (``lua/admit.lua``), so replicas share
+one count and no request slips between a check and its update. On the request path: ``admit`` (one
+EVALSHA) before the upstream call, ``settle`` or ``release`` (one EVALSHA, off the response path)
+after it. See ``AGENTS.md`` in this folder for the algorithms and why.
+
+A principal without limits never touches Redis. When Redis is unreachable, ``failure_policy`` decides:
+``open`` lets requests in unmetered, ``closed`` refuses them with 503; either way after at most
+``timeout`` seconds, and for ``probe_interval`` after a failure without asking Redis at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from dataclasses import dataclass, field
+from typing import Literal
+
+from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+
+from gateway.errors import ServiceUnavailable
+from gateway.limits._calendar import Periods
+from gateway.limits._guard import RedisGuard, RedisUnavailable
+from gateway.limits._keys import Level, levels_of
+from gateway.limits._messages import headers, refusal
+from gateway.limits._reconcile import ReconcileFailed, Reconciler, SpendSource
+from gateway.limits._scripts import AdmitReply, Scripts
+from gateway.types import Principal, Usage
+
+log = logging.getLogger("interlock.limits")
+
+#: Spend counters outlive their period by a day, so a request admitted before midnight can still settle.
+_GRACE = 86400
+
+
+@dataclass(slots=True)
+class Admission:
+    """A request that was let in. Hand it back to ``settle`` or ``release`` (once; later calls do nothing)."""
+
+    request_id: str
+    estimated_tokens: int
+    #: ``x-ratelimit-*`` headers for the response (empty when the caller has no rate limits).
+    headers: dict[str, str] = field(default_factory=dict)
+    #: Let in without any check because Redis was unreachable and the failure policy is ``open``.
+    unmetered: bool = False
+    levels: tuple[Level, ...] = ()
+    #: Redis server time of the admission: the cost is booked to that UTC day and month.
+    admitted_at: float = 0.0
+    done: bool = False
+
+
+class Limiter:
+    """Checks and books limits in Redis; see the module docstring. One per process, built in the lifespan."""
+
+    def __init__(
+        self,
+        redis_url: str | None,
+        *,
+        timeout: float = 0.25,
+        failure_policy: Literal["open", "closed"] = "closed",
+        reconcile: SpendSource | None = None,
+        lease: float = 60.0,
+        probe_interval: float = 1.0,
+        log_interval: float = 30.0,
+        reconcile_timeout: float = 5.0,
+        max_connections: int = 64,
+    ) -> None:
+        """``reconcile(key_id, team_id, since) -> float`` (sync or async) returns the USD spent since a UTC
+        datetime, from the request records; it rebuilds budget counters after Redis lost them. ``lease``:
+        seconds a concurrency slot survives without renewal (the slots of a crashed replica free
+        themselves after it). ``max_connections``: the Redis connection pool's size."""
+        self._url = redis_url
+        self._max_connections = max_connections
+        self._policy = failure_policy
+        self._lease = lease
+        self._guard = RedisGuard(timeout, probe_interval=probe_interval, log_interval=log_interval)
+        self._reconciler = Reconciler(reconcile, self._guard, timeout=reconcile_timeout, grace=_GRACE)
+        self._client: Redis | None = None
+        self._scripts: Scripts | None = None
+        # Concurrency slots held by requests in flight on this replica: 'conc' key -> request ids.
+        self._inflight: dict[str, set[str]] = {}
+        self._task: asyncio.Task[None] | None = None
+        #: Admissions let through unchecked by the ``open`` policy (a counter for metrics).
+        self.unmetered = 0
+
+    @property
+    def enabled(self) -> bool:
+        """False without a Redis URL: every request is admitted and nothing is counted."""
+        return self._url is not None
+
+    @property
+    def healthy(self) -> bool:
+        """Redis answered the last call (always true when limits are off). For ``/ready`` and metrics."""
+        return self._guard.healthy
+
+    @property
+    def failures(self) -> int:
+        """Redis calls that failed or timed out since start (a counter for metrics)."""
+        return self._guard.failures
+
+    def status(self) -> dict[str, object]:
+        """A summary for ``/ready``."""
+        return {
+            "enabled": self.enabled,
+            "healthy": self.healthy,
+            "failure_policy": self._policy,
+            "failures": self.failures,
+            "unmetered": self.unmetered,
+        }
+
+    async def start(self) -> None:
+        """Connect and load the scripts. Redis being down is not an error here: the policy applies."""
+        if self._url is None:
+            return
+        t = self._guard.timeout
+        # A bounded pool that makes a burst queue for a connection (within ``timeout``) instead of
+        # failing. One immediate retry: after a Redis restart every pooled connection is dead, and each
+        # would otherwise fail one request; ``timeout`` still bounds the call as a whole.
+        pool = BlockingConnectionPool.from_url(
+            self._url,
+            max_connections=self._max_connections,
+            timeout=t,
+            socket_timeout=t,
+            socket_connect_timeout=t,
+            retry=Retry(NoBackoff(), 1),
+        )
+        self._client = Redis.from_pool(pool)
+        self._scripts = Scripts(self._client)
+        client, scripts = self._client, self._scripts
+        with contextlib.suppress(RedisUnavailable):
+            await self._guard.call(lambda: scripts.load(client))
+        self._task = asyncio.create_task(self._maintain(), name="interlock-limits")
+
+    async def aclose(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if self._client is not None:
+            self._scripts = None
+            await self._client.aclose()
+            self._client = None
+
+    async def admit(self, principal: Principal, model: str, estimated_tokens: int) -> Admission:
+        """Let a request in or raise ``RateLimited`` / ``BudgetExceeded`` (429) or, with Redis down and
+        policy ``closed``, ``ServiceUnavailable`` (503). ``estimated_tokens`` is reserved against TPM."""
+        request_id = secrets.token_hex(8)
+        levels = levels_of(principal) if self._scripts is not None else ()
+        if not levels:
+            return Admission(request_id, estimated_tokens)
+        try:
+            reply = await self._admit(levels, request_id, estimated_tokens, skip_epoch=False)
+            if reply.status == "reconcile":
+                try:
+                    await self._reconciler.rebuild([levels[i] for i in reply.missing], reply, self._scripts)
+                except ReconcileFailed as exc:
+                    if self._policy == "closed":
+                        raise ServiceUnavailable(
+                            f"budgets cannot be checked: {exc}", headers={"retry-after": "1"}
+                        ) from exc
+                reply = await self._admit(levels, request_id, estimated_tokens, skip_epoch=True)
+        except RedisUnavailable as exc:
+            if self._policy == "closed":
+                raise ServiceUnavailable(
+                    "rate limits and budgets cannot be checked: Redis is unreachable",
+                    headers={"retry-after": "1"},
+                ) from exc
+            self.unmetered += 1
+            return Admission(request_id, estimated_tokens, unmetered=True)
+        if reply.status == "deny":
+            raise refusal(reply, levels[reply.level or 0], model, estimated_tokens)
+        for level in levels:
+            if level.has_slot:
+                self._inflight.setdefault(level.base + "conc", set()).add(request_id)
+        return Admission(
+            request_id,
+            estimated_tokens,
+            headers=headers(reply),
+            levels=levels,
+            admitted_at=reply.now,
+        )
+
+    async def _admit(self, levels: tuple[Level, ...], request_id: str, est: int, *, skip_epoch: bool) -> AdmitReply:
+        args: list[str | int | float] = [request_id, est, self._lease, "1" if skip_epoch else "0"]
+        for level in levels:
+            args.extend(level.args())
+        script = self._scripts.admit  # type: ignore[union-attr]
+        raw = await self._guard.call(lambda: script(keys=[lv.base for lv in levels], args=args))
+        return AdmitReply.parse(raw)
+
+    async def settle(self, admission: Admission, usage: Usage, cost_usd: float) -> None:
+        """Book what the request really used: its tokens replace the reservation, its cost is added to
+        the budgets, its concurrency slot is freed. Call it off the response path (a task is fine). Never
+        raises: if Redis is down the slot frees itself when its lease ends, and the cost, still in the
+        request records, reaches the budget counters at their next rebuild."""
+        await self._finish(admission, usage.total_tokens, cost_usd)
+
+    async def release(self, admission: Admission) -> None:
+        """For a request that failed before its usage was known: free the slot, drop the reservation."""
+        await self._finish(admission, 0, 0.0)
+
+    async def _finish(self, adm: Admission, tokens: int, cost: float) -> None:
+        if adm.done or adm.unmetered or not adm.levels or self._scripts is None:
+            adm.done = True
+            return
+        adm.done = True
+        for level in adm.levels:
+            if level.has_slot:
+                ids = self._inflight.get(level.base + "conc")
+                if ids is not None:
+                    ids.discard(adm.request_id)
+                    if not ids:
+                        del self._inflight[level.base + "conc"]
+        periods = Periods.at(adm.admitted_at)
+        args: list[str | int] = [
+            adm.request_id,
+            adm.estimated_tokens,
+            max(0, tokens),
+            f"{max(0.0, cost):.12f}",
+            periods.day,
+            periods.month,
+            periods.day_end + _GRACE,
+            periods.month_end + _GRACE,
+        ]
+        for level in adm.levels:
+            args.extend(("1" if level.windowed else "0", "1" if level.has_slot else "0"))
+        script = self._scripts.settle
+        with contextlib.suppress(RedisUnavailable):
+            await self._guard.call(lambda: script(keys=[lv.base for lv in adm.levels], args=args))
+
+    async def _maintain(self) -> None:
+        """Background: probe Redis while it is down; renew the leases of slots in flight."""
+        tick = min(self._guard.probe_interval, self._lease / 3)
+        loop = asyncio.get_running_loop()
+        last_renew = loop.time()
+        while True:
+            await asyncio.sleep(tick)
+            try:
+                if not self._guard.healthy:
+                    await self._guard.call(self._client.ping)  # type: ignore[union-attr]
+                if self._inflight and loop.time() - last_renew >= self._lease / 3:
+                    last_renew = loop.time()
+                    await self._guard.call(self._renew)
+            except RedisUnavailable:
+                pass
+            except Exception:  # the loop must outlive any surprise
+                log.exception("limits maintenance failed")
+
+    async def _renew(self) -> None:
+        script = self._scripts.renew  # type: ignore[union-attr]
+        async with self._client.pipeline(transaction=False) as pipe:  # type: ignore[union-attr]
+            for key, ids in list(self._inflight.items()):
+                await script(keys=[key], args=[self._lease, *ids], client=pipe)
+            await pipe.execute()

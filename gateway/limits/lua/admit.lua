@@ -1,0 +1,150 @@
+-- admit: check and take every limit of a key and its team in one atomic step.
+--
+-- KEYS[i]  base of level i (the key, then its team; 1 or 2 levels)
+-- ARGV     request id, estimated tokens, lease seconds, skip_epoch ('1' after a reconcile attempt),
+--          then per level: rpm, tpm, max_concurrency, budget_daily, budget_monthly ('' = unlimited)
+-- Reply    {status, now, req_limit, req_remaining, req_reset_ms, tok_limit, tok_remaining, tok_reset_ms,
+--           level, kind, retry_ms, limit, used, missing}
+--          status 'ok' | 'deny' | 'reconcile' (levels in ``missing`` lost their spend counters);
+--          ``now`` is the server's time: the client derives the UTC day and month from it.
+
+local reqid, est, lease = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local skip_epoch = ARGV[4] == '1'
+local now = now_s()
+
+local L = {}
+for i = 1, #KEYS do
+  local o = 4 + (i - 1) * 5
+  L[i] = {
+    base = KEYS[i],
+    rpm = tonumber(ARGV[o + 1]), tpm = tonumber(ARGV[o + 2]), conc = tonumber(ARGV[o + 3]),
+    bd = tonumber(ARGV[o + 4]), bm = tonumber(ARGV[o + 5]),
+  }
+end
+
+local function reply(status, h, deny, missing)
+  h = h or {}
+  deny = deny or {}
+  return {
+    status, fmt(now),
+    h.rl or '', h.rr or '', h.rres or '', h.tl or '', h.tr or '', h.tres or '',
+    deny.level or '', deny.kind or '', deny.retry_ms or '', deny.limit or '', deny.used or '', missing or '',
+  }
+end
+
+-- 1. A level with a budget whose marker is gone (Redis restarted or was flushed) needs its spend rebuilt.
+if not skip_epoch then
+  local missing = {}
+  for i, l in ipairs(L) do
+    if (l.bd or l.bm) and redis.call('EXISTS', l.base .. 'epoch') == 0 then missing[#missing + 1] = tostring(i) end
+  end
+  if #missing > 0 then return reply('reconcile', nil, nil, table.concat(missing, ',')) end
+end
+
+-- 2. Current state of every level. Calendar periods only when a budget needs them: time spent here
+-- is time on the one server every replica shares.
+local P
+for _, l in ipairs(L) do
+  if l.rpm or l.tpm then
+    trim_window(l.base, now)
+    l.count = redis.call('ZCARD', l.base .. 'win')
+    l.tokens = tonumber(redis.call('GET', l.base .. 'tok')) or 0
+  end
+  if l.conc then
+    redis.call('ZREMRANGEBYSCORE', l.base .. 'conc', '-inf', fmt(now))
+    l.inflight = redis.call('ZCARD', l.base .. 'conc')
+  end
+  if (l.bd or l.bm) and not P then P = periods(now) end
+  if l.bd then l.spent_d = tonumber(redis.call('GET', l.base .. 'spend:d:' .. P.day)) or 0 end
+  if l.bm then l.spent_m = tonumber(redis.call('GET', l.base .. 'spend:m:' .. P.month)) or 0 end
+end
+
+-- Seconds until the ``n``-th oldest window member (1-based) leaves the window.
+local function member_expiry(base, n)
+  local got = redis.call('ZRANGE', base .. 'win', n - 1, n - 1, 'WITHSCORES')
+  if #got == 0 then return WINDOW end
+  return math.max(0, tonumber(got[2]) + WINDOW - now)
+end
+
+-- Seconds until enough tokens leave the window to free ``needed``.
+local function tokens_expiry(base, needed)
+  local got = redis.call('ZRANGE', base .. 'win', 0, 999, 'WITHSCORES')
+  local freed = 0
+  for j = 1, #got, 2 do
+    freed = freed + tonumber(string.match(got[j], ':(%d+)$'))
+    if freed >= needed then return math.max(0, tonumber(got[j + 1]) + WINDOW - now) end
+  end
+  return WINDOW
+end
+
+-- 3. Checks, most lasting first, so the reason given is the one that decides when a retry can pass.
+local deny
+local function refuse(i, kind, retry, limit, used)
+  deny = {level = tostring(i), kind = kind, retry_ms = tostring(math.ceil(retry * 1000)),
+          limit = tostring(limit), used = tostring(used)}
+end
+for i, l in ipairs(L) do
+  if not deny and l.bm and l.spent_m >= l.bm then refuse(i, 'budget_monthly', P.month_end - now, l.bm, l.spent_m) end
+end
+for i, l in ipairs(L) do
+  if not deny and l.bd and l.spent_d >= l.bd then refuse(i, 'budget_daily', P.day_end - now, l.bd, l.spent_d) end
+end
+for i, l in ipairs(L) do
+  if not deny and l.rpm and l.count + 1 > l.rpm then
+    refuse(i, 'rpm', member_expiry(l.base, l.count - l.rpm + 1), l.rpm, l.count)
+  end
+end
+for i, l in ipairs(L) do
+  if not deny and l.tpm and l.tokens + est > l.tpm then
+    if est > l.tpm then
+      refuse(i, 'tpm_too_large', -0.001, l.tpm, est)
+    else
+      refuse(i, 'tpm', tokens_expiry(l.base, l.tokens + est - l.tpm), l.tpm, l.tokens)
+    end
+  end
+end
+for i, l in ipairs(L) do
+  if not deny and l.conc and l.inflight + 1 > l.conc then refuse(i, 'concurrency', 1, l.conc, l.inflight) end
+end
+
+-- 4. Admitted: take a request, the token reservation and a concurrency slot on every level.
+if not deny then
+  for _, l in ipairs(L) do
+    if l.rpm or l.tpm then
+      redis.call('ZADD', l.base .. 'win', fmt(now), reqid .. ':' .. est)
+      redis.call('INCRBY', l.base .. 'tok', est)
+      redis.call('EXPIRE', l.base .. 'win', WINDOW + 5)
+      redis.call('EXPIRE', l.base .. 'tok', WINDOW + 5)
+      l.count = l.count + 1
+      l.tokens = l.tokens + est
+    end
+    if l.conc then
+      redis.call('ZADD', l.base .. 'conc', fmt(now + lease), reqid)
+      redis.call('EXPIRE', l.base .. 'conc', math.ceil(lease) + WINDOW)
+    end
+  end
+end
+
+-- 5. Header numbers: of all levels, the one with the least left.
+local h = {}
+for _, l in ipairs(L) do
+  local reset = '0'
+  if (l.rpm or l.tpm) and l.count > 0 then reset = tostring(math.floor(member_expiry(l.base, 1) * 1000 + 0.5)) end
+  if l.rpm then
+    local left = math.max(0, l.rpm - l.count)
+    if h.rr == nil or left < tonumber(h.rr) then
+      h.rl, h.rr = tostring(l.rpm), tostring(left)
+      h.rres = reset
+    end
+  end
+  if l.tpm then
+    local left = math.max(0, l.tpm - l.tokens)
+    if h.tr == nil or left < tonumber(h.tr) then
+      h.tl, h.tr = tostring(l.tpm), tostring(left)
+      h.tres = reset
+    end
+  end
+end
+
+if deny then return reply('deny', h, deny, nil) end
+return reply('ok', h, nil, nil)
