@@ -15,8 +15,9 @@ from typing import Any
 
 import aiohttp
 
+from gateway.admission import AdmitStep, AuthenticateStep
 from gateway.dispatch import Dispatcher
-from gateway.errors import InterlockError, ModelNotFound, PermissionDenied
+from gateway.errors import InterlockError, ModelNotFound
 from gateway.health import HealthMonitor
 from gateway.pipeline import Handler, Step, build
 from gateway.pool import ModelTable
@@ -59,13 +60,40 @@ class Gateway:
             skip_auto_headers=("User-Agent",),
             auto_decompress=False,
         )
-        self.table = ModelTable(self.session, s.timeouts, s.health, s.affinity.load_factor)
-        self.table.apply(s.models)
         await self._start_database()
+        await self._start_access()
+        self.table = ModelTable(self.session, s.timeouts, s.health, s.affinity.load_factor)
+        self.apply_models(self.access.models)
         self._health = HealthMonitor(s.health.interval, lambda: self.table.all())
         self._health.start()
         self.dispatcher = Dispatcher(self.table, s.retries, s.affinity, self.tracing, self.metrics)
-        self._handler = build([self._resolve_model, *self.extra_steps], self._dispatch)
+        steps: list[Step] = [AuthenticateStep(self.access.authenticator, self.table), self._resolve_model]
+        if self.limiter.enabled:
+            steps.append(AdmitStep(self.limiter, self.spawn))
+        self._handler = build([*steps, *self.extra_steps], self._dispatch)
+
+    async def _start_access(self) -> None:
+        """Keys, teams and live config (the database, fanned out over Redis), then limits and budgets."""
+        from gateway.access import AccessRuntime
+        from gateway.db import spend_since
+        from gateway.limits import Limiter
+
+        s = self.settings
+        self.access = AccessRuntime(s.access, self.engine, s.models, redis_url=s.redis.url)
+        await self.access.start()
+
+        async def models_changed(models: list) -> None:
+            self.apply_models(models)
+
+        self.access.on_models_changed(models_changed)
+        engine = self.engine
+        self.limiter = Limiter(
+            s.redis.url,
+            timeout=s.redis.timeout,
+            failure_policy=s.redis.failure_policy,
+            reconcile=lambda key_id, team_id, since: spend_since(engine, key_id=key_id, team_id=team_id, since=since),
+        )
+        await self.limiter.start()
 
     async def _start_database(self) -> None:
         from gateway.db import RecordWriter, make_engine, migrate
@@ -83,8 +111,12 @@ class Gateway:
     async def aclose(self) -> None:
         if self._health is not None:
             await self._health.aclose()
+        if self.access is not None:
+            await self.access.aclose()
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
+        if self.limiter is not None:
+            await self.limiter.aclose()
         if self.writer is not None:
             await self.writer.close()
         if self.session is not None:
@@ -95,8 +127,11 @@ class Gateway:
 
     def apply_models(self, models: list) -> None:
         """Swap the model table (admin changes). In-flight requests finish on the pools they started with."""
+        from gateway.limits import Pricing
+
         assert self.table is not None
         self.table.apply(models)
+        self.pricing = Pricing(models)
 
     # -- the request path ------------------------------------------------------------------------------------
 
@@ -178,7 +213,7 @@ class Gateway:
         m.latency.labels(ctx.route, model).observe(latency)
         if usage is not None:
             if self.pricing is not None and ctx.served_model:
-                ctx.cost_usd = self.pricing.cost_of(ctx.served_model, usage)
+                ctx.cost_usd = self.pricing.cost(ctx.served_model, usage)
             m.tokens.labels(model, "input").inc(usage.prompt_tokens)
             m.tokens.labels(model, "output").inc(usage.completion_tokens)
             if ctx.cost_usd:
@@ -237,9 +272,9 @@ class Gateway:
         models = {p.name: p.healthy_count() for p in self.table.all()}  # type: ignore[union-attr]
         checks: dict[str, Any] = {"database": db_ok, "models": models}
         ok = db_ok and all(n > 0 for n in models.values())
-        if self.limiter is not None:
-            checks["redis"] = bool(self.limiter.healthy)
-            ok = ok and (checks["redis"] or self.settings.redis.failure_policy == "open")
+        if self.limiter is not None and self.limiter.enabled:
+            checks["redis"] = self.limiter.status()
+            ok = ok and (self.limiter.healthy or self.settings.redis.failure_policy == "open")
         self._refresh_gauges()
         return ok, checks
 

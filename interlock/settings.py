@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from gateway.access.config import AccessConfig
 from gateway.config import (
     AffinityConfig,
     HealthConfig,
@@ -55,16 +56,6 @@ class ObservabilityConfig(_Section):
     metrics: bool = True
     log_prompts: bool = False
     """Raw prompts and completions never reach logs unless an admin turns this on."""
-
-
-class AccessConfig(_Section):
-    require_keys: bool = False
-    """``true``: every model call needs a virtual key (or the master key). ``false`` (embedded default):
-    calls without a key are served as anonymous; a key that is sent is still checked."""
-    master_key: SecretStr | None = None
-    """A key that may call every model and also acts as admin credential for the admin API."""
-    admin_tokens: dict[str, Literal["admin", "viewer"]] = Field(default_factory=dict)
-    """Admin API bearer tokens and their roles. Stored hashed in memory; prefer env for real secrets."""
 
 
 class Settings(BaseSettings):

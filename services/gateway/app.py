@@ -68,9 +68,7 @@ class GatewayApp:
             if route is not None:
                 await self._model_call(route, scope, receive, send)
             elif path.startswith("/admin") and self.admin_app is not None:
-                await self.admin_app(
-                    {**scope, "root_path": scope.get("root_path", "") + "/admin"}, receive, send
-                )
+                await self.admin_app({**scope, "root_path": scope.get("root_path", "") + "/admin"}, receive, send)
             else:
                 await self._plain(path, scope, receive, send)
         elif kind == "lifespan":
@@ -114,9 +112,7 @@ class GatewayApp:
                 raise PayloadTooLarge(f"The request body is larger than the limit of {self._max_body} bytes.")
             raw = await self._read_body(receive)
             session = headers.get(self._session_header)
-            ctx = build_context(
-                route, parse_body(raw), request_id, session.decode("latin-1") if session else None
-            )
+            ctx = build_context(route, parse_body(raw), request_id, session.decode("latin-1") if session else None)
             auth = headers.get(b"authorization")
             if auth is not None:
                 ctx.authorization = auth.decode("latin-1")
@@ -191,18 +187,14 @@ class GatewayApp:
             # The client left; the request is already recorded as 499. Nothing to send.
         except Exception:
             log.exception("request %s failed", ctx.request_id)
-            await _send_error(
-                send, InterlockError("The gateway failed to serve this request."), ctx.request_id
-            )
+            await _send_error(send, InterlockError("The gateway failed to serve this request."), ctx.request_id)
         finally:
             state["done"] = True
             watcher.cancel()
 
     async def _stream(self, ctx, stream: GatewayStream, send) -> None:
         try:
-            await send(
-                {"type": "http.response.start", "status": 200, "headers": _headers(ctx, list(_SSE_HEADERS))}
-            )
+            await send({"type": "http.response.start", "status": 200, "headers": _headers(ctx, list(_SSE_HEADERS))})
         except BaseException:
             await stream.abandon()
             raise
@@ -274,9 +266,7 @@ async def _send_json(send, status: int, obj: Any) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-async def _send_error(
-    send, exc: InterlockError, request_id: str, extra: dict[str, str] | None = None
-) -> None:
+async def _send_error(send, exc: InterlockError, request_id: str, extra: dict[str, str] | None = None) -> None:
     """The one place an error becomes an HTTP response, in OpenAI's error format."""
     body = exc.body()
     headers = [
@@ -291,12 +281,11 @@ async def _send_error(
 
 
 def _build_admin(app: GatewayApp):
-    """The admin API, when the access library is installed (issue 3)."""
-    try:
-        from services.admin.app import create_admin_app
-    except ImportError:
-        return None
-    return create_admin_app(app.gateway)  # pragma: no cover - wired in issue 3
+    """The admin API: a FastAPI app (not on the hot path) with its own credentials."""
+    from services.admin.app import create_admin_app
+
+    gateway = app.gateway
+    return create_admin_app(lambda: gateway.access)
 
 
 def create_app(config_path: str | None = None, **overrides: Any) -> GatewayApp:

@@ -1,0 +1,63 @@
+"""The effective model list: the YAML models overlaid by the overrides stored through the admin API.
+
+An override replaces the YAML model of its name wholesale (or adds a new model); a deleted override
+removes it. The result is checked like the settings file: unique names, fallbacks that exist.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from pydantic import BaseModel, SecretStr
+
+from gateway.config import ModelConfig
+from gateway.errors import InvalidRequest
+
+
+def effective_models(
+    yaml_models: Sequence[ModelConfig], overrides: Iterable[tuple[str, dict[str, Any] | None, bool]]
+) -> tuple[list[ModelConfig], dict[str, str]]:
+    """Overlay ``(name, config, deleted)`` overrides on the YAML models.
+
+    Returns the models in a stable order (YAML order, then added models by name) and each one's
+    source (``yaml`` or ``override``).
+    """
+    merged: dict[str, ModelConfig] = {m.name: m for m in yaml_models}
+    source = dict.fromkeys(merged, "yaml")
+    for name, config, deleted in sorted(overrides, key=lambda o: o[0]):
+        if deleted or config is None:
+            merged.pop(name, None)
+            source.pop(name, None)
+        else:
+            merged[name] = ModelConfig.model_validate(config)
+            source[name] = "override"
+    return list(merged.values()), source
+
+
+def check_fallbacks(models: Sequence[ModelConfig]) -> None:
+    """Refuse a model list whose fallbacks name missing models, naming the model and field."""
+    names = {m.name for m in models}
+    for m in models:
+        missing = [f for f in m.fallbacks if f not in names]
+        if missing:
+            raise InvalidRequest(
+                f"models[{m.name}].fallbacks: unknown model(s) {missing}", param=f"models[{m.name}].fallbacks"
+            )
+
+
+def dump_with_secrets(config: ModelConfig) -> dict[str, Any]:
+    """JSON-ready dict of a model config that keeps secret values (``model_dump`` would mask them)."""
+    return _unwrap(config.model_dump(mode="python"))
+
+
+def _unwrap(value: Any) -> Any:
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
+    if isinstance(value, BaseModel):
+        return _unwrap(value.model_dump(mode="python"))
+    if isinstance(value, dict):
+        return {k: _unwrap(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_unwrap(v) for v in value]
+    return value
