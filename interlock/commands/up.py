@@ -53,12 +53,12 @@ def up(port: int, worker_port: int, emulator: bool, database_url: str, worker_ti
             worker_url = worker.url
             click.echo(f"emulated vLLM worker on {worker_url}")
         else:
+            from gateway.errors import ConfigError
             from interlock.worker import VLLMWorker
 
-            from gateway.errors import ConfigError
-
-            worker = VLLMWorker(port=worker_port, served_model_name=MODEL_NAME)
-            click.echo(f"starting vLLM-CPU worker on port {worker_port} (about a minute)...")
+            log = Path("interlock-worker.log").resolve()
+            worker = VLLMWorker(port=worker_port, served_model_name=MODEL_NAME, log_path=log)
+            click.echo(f"starting vLLM-CPU worker on port {worker_port} (about a minute; its log: {log})...")
             try:
                 worker.start()
             except ConfigError as exc:
