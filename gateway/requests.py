@@ -7,6 +7,7 @@ The checks catch what would otherwise become a confusing upstream error, and nam
 
 from __future__ import annotations
 
+import itertools
 import re
 import uuid
 from typing import Any
@@ -35,11 +36,17 @@ _NUMBERS: dict[str, tuple[tuple[type, ...], float | None, float | None]] = {
 }
 
 
+#: Fresh ids are a random per-process prefix and a counter: unique across replicas and restarts like a UUID,
+#: without a system call for randomness on every request (``uuid4`` was 6% of the gateway's profile).
+_ID_PREFIX = uuid.uuid4().hex[:20]
+_id_counter = itertools.count(1)
+
+
 def new_request_id(client_value: str | None) -> str:
-    """The client's ``x-request-id`` when it is sane, else a fresh one."""
+    """The client's ``x-request-id`` when it is sane, else a fresh 32-hex-digit one."""
     if client_value and _REQUEST_ID.match(client_value):
         return client_value
-    return uuid.uuid4().hex
+    return f"{_ID_PREFIX}{next(_id_counter) & 0xFFFFFFFFFFFF:012x}"
 
 
 def parse_body(raw: bytes) -> dict[str, Any]:
@@ -48,9 +55,7 @@ def parse_body(raw: bytes) -> dict[str, Any]:
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        raise InvalidRequest(
-            f"The request body is not valid JSON: {exc.args[0] if exc.args else exc}"
-        ) from exc
+        raise InvalidRequest(f"The request body is not valid JSON: {exc.args[0] if exc.args else exc}") from exc
     if not isinstance(body, dict):
         raise InvalidRequest(f"The request body must be a JSON object, not a JSON {type(body).__name__}.")
     return body
@@ -112,9 +117,7 @@ def _check_numbers(body: dict[str, Any]) -> None:
             raise InvalidRequest(f"'{name}' must be {bounds}, got {v}.", param=name)
 
 
-def build_context(
-    route: Route, body: dict[str, Any], request_id: str, session_id: str | None
-) -> RequestContext:
+def build_context(route: Route, body: dict[str, Any], request_id: str, session_id: str | None) -> RequestContext:
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise InvalidRequest("'model' is required and must be a non-empty string.", param="model")
@@ -135,9 +138,7 @@ def build_context(
     include_usage = False
     if opts is not None:
         if not stream:
-            raise InvalidRequest(
-                "'stream_options' is only allowed when 'stream' is true.", param="stream_options"
-            )
+            raise InvalidRequest("'stream_options' is only allowed when 'stream' is true.", param="stream_options")
         if not isinstance(opts, dict):
             raise InvalidRequest("'stream_options' must be an object.", param="stream_options")
         include_usage = bool(opts.get("include_usage"))

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import aiohttp
 import orjson
+from yarl import URL
 
 from gateway.config import DeploymentConfig, TimeoutConfig
 from gateway.errors import (
@@ -83,7 +84,8 @@ class OpenAICompatibleUpstream:
         self._t_stream = aiohttp.ClientTimeout(
             total=None, sock_connect=timeouts.connect, sock_read=timeouts.first_token
         )
-        self._urls = {route: self.base_url + path for route, path in ROUTE_PATHS.items()}
+        # Parsed once: aiohttp would otherwise parse the URL string on every request.
+        self._urls = {route: URL(self.base_url + path) for route, path in ROUTE_PATHS.items()}
 
     async def send(self, request: UpstreamRequest):
         body = request.body
