@@ -37,7 +37,12 @@ class Gateway:
         self.settings = settings
         self.metrics = GatewayMetrics()
         obs = settings.observability
-        self.tracing = tracing or Tracing(obs.service_name, enabled=obs.tracing, otlp_endpoint=obs.otlp_endpoint)
+        self.tracing = tracing or Tracing(
+            obs.service_name,
+            enabled=obs.tracing,
+            otlp_endpoint=obs.otlp_endpoint,
+            sample_ratio=obs.trace_sample_ratio,
+        )
         self.extra_steps = extra_steps or []
         self.session: aiohttp.ClientSession | None = None
         self.table: ModelTable | None = None
@@ -101,10 +106,13 @@ class Gateway:
         url = self.settings.database.url
         await asyncio.to_thread(migrate, url)
         self.engine = make_engine(url)
+        db = self.settings.database
         self.writer = RecordWriter(
             self.engine,
-            batch_size=self.settings.database.batch_size,
-            flush_interval=self.settings.database.flush_interval,
+            batch_size=db.batch_size,
+            flush_interval=db.flush_interval,
+            journal_dir=(db.journal_dir or default_journal_dir(url)) if db.journal else None,
+            journal_fsync=db.journal_fsync,
         )
         await self.writer.start()
 
@@ -137,19 +145,11 @@ class Gateway:
 
     async def handle(self, ctx: RequestContext) -> Result:
         """Serve one parsed request. Raises ``InterlockError`` for anything the client should see."""
-        span = None
         if self.tracing.enabled:
-            from opentelemetry import trace
-
-            op = request_attributes(ctx.route, ctx.body)
-            span = self.tracing.tracer.start_span(
-                f"{op['gen_ai.operation.name']} {ctx.model}",
-                kind=SERVER,
-                attributes=op,
-                context=ctx.notes.get("otel_parent"),
+            attrs = request_attributes(ctx.route, ctx.body)
+            ctx.notes["otel_span"] = self.tracing.start_span(
+                f"{attrs['gen_ai.operation.name']} {ctx.model}", SERVER, attrs, ctx.notes.get("otel_parent")
             )
-            ctx.notes["otel_context"] = trace.set_span_in_context(span)
-            ctx.notes["otel_span"] = span
         self._in_flight += 1
         try:
             result = await self._handler(ctx)
@@ -292,3 +292,18 @@ class Gateway:
 
 
 MakeSteps = Callable[[Gateway], list[Step]]
+
+
+def default_journal_dir(database_url: str) -> str:
+    """One journal folder per database, so a replay can never write one database's records into another."""
+    import hashlib
+    import os
+
+    from sqlalchemy.engine import make_url
+
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        return os.path.abspath(url.database) + ".records-journal"
+    key = hashlib.sha256(url.render_as_string(hide_password=True).encode()).hexdigest()[:12]
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
+    return os.path.join(base, "interlock", "journal", key)

@@ -20,7 +20,7 @@ from gateway.requests import affinity_text
 from gateway.streaming import GatewayStream
 from gateway.types import RequestContext, UpstreamRequest, UpstreamResponse
 from gateway.upstreams.sse import is_role_only
-from observability import CLIENT, OPERATION, GatewayMetrics, Tracing, traceparent_of
+from observability import CLIENT, OPERATION, GatewayMetrics, Tracing
 from router import PrefixAffinityRouter, RouteHint, prefix_hashes
 
 
@@ -64,9 +64,7 @@ class Dispatcher:
             return RouteHint()
         return RouteHint(prefix_hashes(text, self.affinity.block_chars, self.affinity.prefix_chars))
 
-    async def dispatch(
-        self, ctx: RequestContext, pool: ModelPool, finish
-    ) -> UpstreamResponse | GatewayStream:
+    async def dispatch(self, ctx: RequestContext, pool: ModelPool, finish) -> UpstreamResponse | GatewayStream:
         chain = [pool]
         for name in pool.config.fallbacks:
             fb = self.table.get(name)
@@ -83,9 +81,7 @@ class Dispatcher:
                     if d is not None:
                         await asyncio.sleep(backoff(attempt, self.retries, last))
                 if d is None:
-                    last = last or UpstreamUnavailable(
-                        f"no healthy deployment is available for model {p.name!r}"
-                    )
+                    last = last or UpstreamUnavailable(f"no healthy deployment is available for model {p.name!r}")
                     break
                 if attempt:
                     self.metrics.retries.labels(p.name).inc()
@@ -108,27 +104,26 @@ class Dispatcher:
         ctx.served_model = pool.name
         ctx.upstream = d.name
         span = None
-        traceparent = None
-        if self.tracing.enabled:
+        parent = ctx.notes.get("otel_span")
+        if parent is not None:
             model = getattr(d.upstream, "model", pool.name)
-            span = self.tracing.tracer.start_span(
+            span = self.tracing.start_span(
                 f"{OPERATION[ctx.route]} {model}",
-                kind=CLIENT,
-                attributes={
+                CLIENT,
+                {
                     "gen_ai.operation.name": OPERATION[ctx.route],
-                    "gen_ai.provider.name": d.config.kind
-                    if d.config.kind != "litellm"
-                    else model.split("/")[0],
+                    "gen_ai.provider.name": d.config.kind if d.config.kind != "litellm" else model.split("/")[0],
                     "gen_ai.request.model": model,
                     "interlock.deployment": d.name,
                     "interlock.attempt": ctx.attempts,
                 },
-                context=ctx.notes.get("otel_context"),
+                parent,
             )
-            traceparent = traceparent_of(span)
         d.info.in_flight += 1
         d.breaker.acquire()
-        request = UpstreamRequest(ctx.route, ctx.body, ctx.stream, ctx.request_id, traceparent)
+        request = UpstreamRequest(
+            ctx.route, ctx.body, ctx.stream, ctx.request_id, span.traceparent if span is not None else None
+        )
         stream = None
         try:
             result = await d.upstream.send(request)
@@ -183,8 +178,5 @@ class Dispatcher:
                 span.set_attribute("gen_ai.usage.input_tokens", usage.prompt_tokens)
                 span.set_attribute("gen_ai.usage.output_tokens", usage.completion_tokens)
             if exc is not None:
-                from opentelemetry.trace import Status, StatusCode
-
-                span.set_status(Status(StatusCode.ERROR, str(exc)[:200]))
-                span.set_attribute("error.type", type(exc).__name__)
+                span.set_error(type(exc).__name__, str(exc))
             span.end()

@@ -37,6 +37,14 @@ class DatabaseConfig(_Section):
     flush_interval: float = Field(0.5, gt=0)
     """Seconds between batched writes of request records (off the request path)."""
     batch_size: int = Field(500, ge=1)
+    journal: bool = True
+    """Append each record to a local journal before it is batched, so a killed gateway process loses none
+    (the next start replays them). Costs a few µs per request."""
+    journal_dir: str | None = None
+    """Where the journal lives: local disk only, one folder per database. Default: next to a SQLite file,
+    else ``~/.cache/interlock/journal/<hash of the database URL>``."""
+    journal_fsync: bool = False
+    """fsync each journal segment when it is flushed: survives a machine crash, not only a process crash."""
 
 
 class RedisConfig(_Section):
@@ -53,6 +61,8 @@ class ObservabilityConfig(_Section):
     otlp_endpoint: str | None = None
     """OTLP/HTTP traces endpoint, e.g. ``http://collector:4318/v1/traces``. Unset: spans are made but not sent."""
     tracing: bool = True
+    trace_sample_ratio: float = Field(1.0, ge=0, le=1)
+    """Share of new traces recorded (a ``traceparent`` from the caller decides for its own trace)."""
     metrics: bool = True
     log_prompts: bool = False
     """Raw prompts and completions never reach logs unless an admin turns this on."""

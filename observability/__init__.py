@@ -5,10 +5,11 @@ from observability.tracing import (
     CLIENT,
     OPERATION,
     SERVER,
+    RemoteParent,
+    Span,
     Tracing,
     parent_from_traceparent,
     request_attributes,
-    traceparent_of,
 )
 
 __all__ = [
@@ -16,8 +17,9 @@ __all__ = [
     "OPERATION",
     "SERVER",
     "GatewayMetrics",
+    "RemoteParent",
+    "Span",
     "Tracing",
     "parent_from_traceparent",
     "request_attributes",
-    "traceparent_of",
 ]

@@ -61,9 +61,7 @@ class GatewayMetrics:
             registry=r,
         )
         self.in_flight = Gauge("interlock_in_flight_requests", "Requests being served.", registry=r)
-        self.records_pending = Gauge(
-            "interlock_records_pending", "Request records not yet written.", registry=r
-        )
+        self.records_pending = Gauge("interlock_records_pending", "Request records not yet written.", registry=r)
         self.records_dropped = Gauge(
             "interlock_records_dropped", "Records dropped because the database stayed down.", registry=r
         )

@@ -3,6 +3,10 @@
 ``submit`` only appends to a deque. One background task wakes every ``flush_interval`` (or as soon as
 ``batch_size`` rows wait), and writes them with one multi-row INSERT per batch in a worker thread.
 A failed write keeps the rows for the next tick; only ``max_pending`` bounds what is kept.
+
+With ``journal_dir``, ``submit`` also appends the record to a write-ahead journal on local disk
+(``_journal.py``), so records waiting in memory survive a killed process; ``start`` replays what dead
+writers left there (``_replay.py``).
 """
 
 from __future__ import annotations
@@ -13,11 +17,14 @@ import logging
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from gateway.db._journal import Journal, Segment
+from gateway.db._replay import replay_orphans
 from gateway.db._rows import RowRejected, to_row
 from gateway.db.models import RequestRecord
 
@@ -27,7 +34,7 @@ log = logging.getLogger(__name__)
 # retrying the batch would fail forever, so the batch is written row by row and such rows are rejected.
 _ROW_ERRORS = (sa.exc.IntegrityError, sa.exc.DataError)
 
-_Item = tuple[Any, float]  # (record as submitted, time.time() at submit)
+_Item = tuple[Any, float, Segment | None]  # (record as submitted, time.time() at submit, its journal segment)
 
 
 @dataclass(slots=True)
@@ -56,9 +63,11 @@ def _insert_for(engine: Engine) -> sa.Insert:
 class RecordWriter:
     """Writes ``RequestRecord`` rows in batches; see the module docstring.
 
-    Counters for metrics: ``pending`` (accepted, not yet written), ``written``, ``dropped`` (lost to
-    the ``max_pending`` bound or submitted after ``close``), ``rejected`` (rows that cannot be stored)
-    and ``errors`` (failed write attempts).
+    Counters for metrics: ``pending`` (accepted, not yet written), ``written``, ``dropped`` (given up:
+    the ``max_pending`` bound, submitted after ``close``, database down at ``close``; with a journal
+    these stay in it for the next start), ``rejected`` (rows that cannot be stored), ``errors`` (failed
+    write attempts), ``journal_errors`` (failed journal writes) and ``replayed`` (rows read back from
+    the journals of dead writers).
     """
 
     def __init__(
@@ -69,7 +78,15 @@ class RecordWriter:
         flush_interval: float = 0.5,
         max_pending: int = 100_000,
         close_timeout: float = 5.0,
+        journal_dir: str | Path | None = None,
+        journal_fsync: bool = False,
     ) -> None:
+        """``journal_dir``: a folder on a local disk for the write-ahead journal, shared by every writer on
+        the machine that writes to the same database (``None``: memory only, a killed process loses up
+        to ``flush_interval`` of records). The journal survives the death of the process, not of the
+        machine; ``journal_fsync`` also fsyncs each segment before its batch is written, so rows kept
+        while the database is down survive a power loss too (rows of the last interval still do not).
+        """
         self._engine = engine
         self._insert = _insert_for(engine)
         self._batch_size = batch_size
@@ -85,6 +102,13 @@ class RecordWriter:
         self._task: asyncio.Task | None = None
         self._closed = False
         self._failing = False
+        self._journal = (
+            Journal(journal_dir, fsync=journal_fsync, retry_interval=min(max(flush_interval, 1.0), 30.0))
+            if journal_dir is not None
+            else None
+        )
+        self._replay_due = self._journal is not None
+        self._replayed = 0
 
     @property
     def pending(self) -> int:
@@ -106,30 +130,53 @@ class RecordWriter:
     def errors(self) -> int:
         return self._errors
 
+    @property
+    def journal_errors(self) -> int:
+        return self._journal.errors if self._journal is not None else 0
+
+    @property
+    def replayed(self) -> int:
+        return self._replayed
+
     def submit(self, record: RequestRecord | dict[str, Any]) -> None:
         """Queue one record (a dict of column names is cheapest). Never blocks; call from the event loop.
 
         ``created_at`` defaults to now. The dict is stored as is: do not change it afterwards.
+        With a journal the record is on disk (page cache) when this returns.
         """
         if self._closed:
             self._dropped += 1
             return
+        now = time.time()
+        segment = self._journal.append(record, now) if self._journal is not None else None
         queue = self._queue
         if len(queue) >= self._max_pending:
             queue.popleft()
             self._dropped += 1
-        queue.append((record, time.time()))
+        queue.append((record, now, segment))
         if len(queue) >= self._batch_size and not self._wake.is_set():
             self._wake.set()
 
     async def start(self) -> None:
-        """Launch the background flush task (once)."""
+        """Replay the journals of dead writers (with a journal), then launch the background flush task.
+
+        The replay is awaited, so spend read from the database afterwards includes it; if the database
+        fails meanwhile, the background task retries it every interval.
+        """
         if self._task is None and not self._closed:
+            if self._journal is not None:
+                await self._replay()
             self._task = asyncio.create_task(self._run(), name="interlock-record-writer")
 
     async def flush(self) -> bool:
         """Write everything queued now; ``False`` when the database failed (the rows stay queued)."""
         async with self._lock:
+            journal = self._journal
+            if journal is not None:
+                # Everything in the sealed segment is in the queue now; it is deleted once written.
+                sealed = journal.rotate()
+                if sealed is not None:
+                    await asyncio.to_thread(journal.sync, sealed)
             while self._queue:
                 batch = [self._queue.popleft() for _ in range(min(self._batch_size, len(self._queue)))]
                 self._in_flight = len(batch)
@@ -143,6 +190,8 @@ class RecordWriter:
                 finally:
                     self._in_flight = 0
                 self._settle(outcome)
+                if journal is not None:
+                    journal.settled((item[2] for item in batch), (item[2] for item in outcome.unwritten))
                 if outcome.error is not None:
                     return False
             return True
@@ -152,6 +201,13 @@ class RecordWriter:
         if self._closed:
             return
         self._closed = True
+        try:
+            await self._stop_and_flush()
+        finally:
+            if self._journal is not None and (left := self._journal.close()):
+                log.warning("request records: %d records left in the journal for the next start", left)
+
+    async def _stop_and_flush(self) -> None:
         if self._task is not None:
             self._stop.set()
             self._wake.set()
@@ -162,9 +218,12 @@ class RecordWriter:
             left = deadline - loop.time()
             if left <= 0:
                 lost = len(self._queue)
+                journaled = sum(1 for item in self._queue if item[2] is not None)
                 self._queue.clear()
                 self._dropped += lost
-                log.error("request records: database unavailable at shutdown, %d records lost", lost)
+                if lost > journaled:  # the journaled ones are written by the next start
+                    lost -= journaled
+                    log.error("request records: database unavailable at shutdown, %d records lost", lost)
                 return
             await asyncio.sleep(min(self._interval, left))
 
@@ -176,11 +235,42 @@ class RecordWriter:
             self._wake.clear()
             try:
                 healthy = await self.flush()
+                if healthy and self._replay_due:
+                    healthy = await self._replay()
             except Exception:  # never let the task die: rows would pile up unseen
                 log.exception("request records: unexpected error while writing")
                 healthy = False
 
-    def _settle(self, outcome: _Outcome) -> None:
+    async def _replay(self) -> bool:
+        """Write what dead writers left in the journal folder; ``False`` if the database failed (the
+        rest is retried by the background task)."""
+        journal = self._journal
+        assert journal is not None
+        self._replay_due = False
+        try:
+            done, rows = await replay_orphans(journal.directory, journal.prefix, self._write_replayed)
+        except OSError as exc:  # an unreadable folder: retrying every interval would not help
+            log.warning("request records: journal folder not readable (%s), replay stopped", _describe(exc))
+            return True
+        except Exception:  # a replay must never stop the gateway from starting
+            log.exception("request records: unexpected error while replaying the journal")
+            return True
+        self._replayed += rows
+        if rows:
+            log.warning("request records: %d records replayed from the journals of stopped writers", rows)
+        self._replay_due = not done
+        return done
+
+    async def _write_replayed(self, records: list[tuple[Any, float]]) -> bool:
+        for start in range(0, len(records), self._batch_size):
+            batch = [(record, at, None) for record, at in records[start : start + self._batch_size]]
+            outcome = await asyncio.to_thread(self._write, batch)
+            self._settle(outcome, requeue=False)
+            if outcome.error is not None:
+                return False
+        return True
+
+    def _settle(self, outcome: _Outcome, requeue: bool = True) -> None:
         self._written += outcome.written
         if outcome.rejected:
             self._rejected += len(outcome.rejected)
@@ -188,15 +278,16 @@ class RecordWriter:
             log.error("request records: %d rejected: %s", len(outcome.rejected), reasons)
         if outcome.error is not None:
             self._errors += 1
-            self._queue.extendleft(reversed(outcome.unwritten))
-            while len(self._queue) > self._max_pending:
-                self._queue.popleft()
-                self._dropped += 1
+            if requeue:
+                self._queue.extendleft(reversed(outcome.unwritten))
+                while len(self._queue) > self._max_pending:
+                    self._queue.popleft()
+                    self._dropped += 1
             # Only the class: database messages and bound parameters can contain customer identifiers.
             log.warning(
                 "request records: write failed (%s), %d records kept for retry",
                 _describe(outcome.error),
-                self.pending,
+                self.pending if requeue else len(outcome.unwritten),
             )
             self._failing = True
         elif self._failing and outcome.written:
@@ -210,8 +301,8 @@ class RecordWriter:
         items: list[_Item] = []
         for item in batch:
             try:
-                rows.append(to_row(*item))
-                items.append((rows[-1], item[1]))
+                rows.append(to_row(item[0], item[1]))
+                items.append((rows[-1], item[1], item[2]))
             except RowRejected as exc:
                 outcome.rejected.append(str(exc))
         if not rows:
@@ -227,7 +318,7 @@ class RecordWriter:
         return outcome
 
     def _write_one_by_one(self, items: list[_Item], outcome: _Outcome) -> None:
-        for i, (row, _submitted_at) in enumerate(items):
+        for i, (row, _submitted_at, _segment) in enumerate(items):
             try:
                 self._execute([row])
                 outcome.written += 1

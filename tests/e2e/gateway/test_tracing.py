@@ -24,7 +24,7 @@ def test_when_a_request_is_served_then_spans_carry_genai_attributes_and_join_the
         temperature=0.5,
         extra_headers={"traceparent": f"00-{PARENT_TRACE}-00f067aa0ba902b7-01"},
     )
-    tracing.provider.force_flush()
+    tracing.flush()
     spans = exporter.get_finished_spans()
     server = [s for s in spans if s.kind is SpanKind.SERVER]
     upstream = [s for s in spans if s.kind is SpanKind.CLIENT]
