@@ -69,6 +69,7 @@ class Gateway:
         await self._start_access()
         self.table = ModelTable(self.session, s.timeouts, s.health, s.affinity.load_factor)
         self.apply_models(self.access.models)
+        await asyncio.to_thread(self._resolve_prices)
         self._health = HealthMonitor(s.health.interval, lambda: self.table.all())
         self._health.start()
         self.dispatcher = Dispatcher(self.table, s.retries, s.affinity, self.tracing, self.metrics)
@@ -89,6 +90,7 @@ class Gateway:
 
         async def models_changed(models: list) -> None:
             self.apply_models(models)
+            await asyncio.to_thread(self._resolve_prices)
 
         self.access.on_models_changed(models_changed)
         engine = self.engine
@@ -140,6 +142,13 @@ class Gateway:
         assert self.table is not None
         self.table.apply(models)
         self.pricing = Pricing(models)
+
+    def _resolve_prices(self) -> None:
+        """Look every model's price up now (litellm's map takes ~0.4 s to load), not on the first request."""
+        pricing = self.pricing
+        if pricing is not None:
+            for pool in self.table.all():  # type: ignore[union-attr]
+                pricing.prices(pool.name)
 
     # -- the request path ------------------------------------------------------------------------------------
 

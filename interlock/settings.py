@@ -50,7 +50,7 @@ class DatabaseConfig(_Section):
 class RedisConfig(_Section):
     url: str | None = None
     """``redis://host:6379/0``. Without it keys still work, but limits and budgets are off."""
-    timeout: float = Field(0.25, gt=0)
+    timeout: float = Field(0.5, gt=0)
     """Seconds a limit check may wait for Redis before the failure policy applies."""
     failure_policy: Literal["open", "closed"] = "closed"
     """When Redis is unreachable: ``open`` admits requests unmetered, ``closed`` refuses them with 503."""

@@ -159,8 +159,8 @@ def parent_from_traceparent(value: str | None) -> RemoteParent | None:
 
 def request_attributes(route: str, body: dict) -> dict:
     attrs = {"gen_ai.operation.name": OPERATION.get(route, route), "gen_ai.request.model": body.get("model")}
-    for field, attr in REQUEST_ATTRS.items():
-        v = body.get(field)
-        if v is not None and isinstance(v, (int, float)) and not isinstance(v, bool):
-            attrs[attr] = v
+    for field in REQUEST_ATTRS.keys() & body.keys():  # usually two or three fields: only look at those
+        v = body[field]
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            attrs[REQUEST_ATTRS[field]] = v
     return attrs

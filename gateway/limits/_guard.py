@@ -1,6 +1,8 @@
 """Whether Redis answers, and a circuit so a dead Redis costs nothing per request.
 
-After a failure, calls are short-circuited (the failure policy applies at once) until ``probe_interval``
+A connection failure opens the circuit at once; timeouts only after ``failure_threshold`` in a row, since one
+slow answer on a busy machine (a burst queueing for pooled connections) says little about Redis being down.
+While open, calls are short-circuited (the failure policy applies at once) until ``probe_interval``
 has passed; then one caller (or the background probe) tries again. "redis unreachable" is logged at
 most once per ``log_interval``; recovery is logged once.
 """
@@ -37,9 +39,12 @@ class RedisGuard:
         *,
         probe_interval: float = 1.0,
         log_interval: float = 30.0,
+        failure_threshold: int = 3,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.timeout = timeout
+        self.failure_threshold = failure_threshold
+        self._consecutive = 0
         self.probe_interval = probe_interval
         self.log_interval = log_interval
         self.clock = clock
@@ -69,6 +74,7 @@ class RedisGuard:
         except FAILURES as exc:
             self._failed(exc)
             raise RedisUnavailable(f"redis unreachable: {type(exc).__name__}: {exc}") from exc
+        self._consecutive = 0
         if not self.healthy:
             self.healthy = True
             self._logged_at = None
@@ -77,6 +83,9 @@ class RedisGuard:
 
     def _failed(self, exc: BaseException) -> None:
         self.failures += 1
+        self._consecutive += 1
+        if isinstance(exc, TimeoutError) and self.healthy and self._consecutive < self.failure_threshold:
+            return  # one slow call: this request follows the policy, the circuit stays closed
         self.healthy = False
         now = self.clock()
         self._retry_at = now + self.probe_interval

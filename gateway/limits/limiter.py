@@ -134,6 +134,11 @@ class Limiter:
         client, scripts = self._client, self._scripts
         with contextlib.suppress(RedisUnavailable):
             await self._guard.call(lambda: scripts.load(client))
+        # Open pooled connections now: a burst on a cold pool would otherwise spend its timeout connecting.
+        warm = min(16, self._max_connections)
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(max(t, 1.0)):
+                await asyncio.gather(*(client.ping() for _ in range(warm)))
         self._task = asyncio.create_task(self._maintain(), name="interlock-limits")
 
     async def aclose(self) -> None:
