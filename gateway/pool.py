@@ -24,9 +24,7 @@ log = logging.getLogger("interlock.pool")
 class Deployment:
     """One upstream of one model, with its health state."""
 
-    def __init__(
-        self, model: str, config: DeploymentConfig, upstream: Upstream, health: HealthConfig
-    ) -> None:
+    def __init__(self, model: str, config: DeploymentConfig, upstream: Upstream, health: HealthConfig) -> None:
         assert config.name
         self.model = model
         self.name = config.name
@@ -107,9 +105,7 @@ class ModelTable:
             for dc in m.deployments:
                 d = kept.get((dc.name, dc.model_dump_json()))
                 if d is None:
-                    d = Deployment(
-                        m.name, dc, build_upstream(dc, m.name, self.session, self.timeouts), self.health
-                    )
+                    d = Deployment(m.name, dc, build_upstream(dc, m.name, self.session, self.timeouts), self.health)
                 deployments.append(d)
             router = prev.router if prev and prev.config.routing == m.routing else self._router(m.routing)
             new[m.name] = ModelPool(m, deployments, router)

@@ -68,9 +68,7 @@ class LeastOutstandingRouter:
             e = candidates[(i + self._turn) % n]
             if not _available(e):
                 continue
-            load = (
-                load_of(e, now) + 1.0 / e.weight
-            )  # +1: the request being placed, so weights split idle ties
+            load = load_of(e, now) + 1.0 / e.weight  # +1: the request being placed, so weights split idle ties
             if load < best_load:
                 best, best_load = e, load
         return best

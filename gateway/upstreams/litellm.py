@@ -51,9 +51,7 @@ def _translate(name: str, exc: Exception) -> UpstreamError:
         return UpstreamUnavailable(f"cannot reach upstream {name}: {getattr(exc, 'message', exc)}")
     status = getattr(exc, "status_code", None)
     if isinstance(status, int) and status >= 400:
-        body = orjson.dumps(
-            {"error": {"message": str(getattr(exc, "message", exc)), "type": "upstream_error"}}
-        )
+        body = orjson.dumps({"error": {"message": str(getattr(exc, "message", exc)), "type": "upstream_error"}})
         retry_after = None
         response = getattr(exc, "response", None)
         if response is not None and getattr(response, "headers", None) is not None:

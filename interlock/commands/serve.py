@@ -45,9 +45,7 @@ def serve(config_path: str | None, host: str | None, port: int | None, workers: 
     run_gateway(config_path, host, port, workers, log_level)
 
 
-def run_gateway(
-    config_path: str | None, host: str, port: int, workers: int = 1, log_level: str = "info"
-) -> None:
+def run_gateway(config_path: str | None, host: str, port: int, workers: int = 1, log_level: str = "info") -> None:
     import os
 
     import uvicorn
