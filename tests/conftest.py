@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
-import uuid
 from collections.abc import Iterator
 
 import pytest
 
-from tests.support.servers import port_open, throwaway_postgres, throwaway_redis
+from tests.support.servers import port_open, temporary_database, throwaway_postgres, throwaway_redis
 
 
 @pytest.fixture(scope="session")
@@ -53,16 +51,8 @@ def postgres_server_url() -> Iterator[str]:
 @pytest.fixture
 def postgres_url(postgres_server_url: str) -> Iterator[str]:
     """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
-    import sqlalchemy as sa
-
-    name = f"interlock_test_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(postgres_server_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    yield postgres_server_url.rsplit("/", 1)[0] + f"/{name}"
-    with admin.connect() as conn, contextlib.suppress(Exception):
-        conn.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with temporary_database(postgres_server_url) as url:
+        yield url
 
 
 @pytest.fixture

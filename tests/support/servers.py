@@ -105,3 +105,22 @@ def throwaway_postgres() -> Iterator[str]:
             check=False,
         )
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def temporary_database(server_url: str) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database on the server at ``server_url``; dropped afterwards."""
+    import uuid
+
+    import sqlalchemy as sa
+
+    name = f"interlock_test_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield server_url.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with admin.connect() as conn, contextlib.suppress(Exception):
+            conn.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        admin.dispose()

@@ -26,6 +26,7 @@ import sqlalchemy as sa
 
 from interlock.emulator import EmulatorServer
 from tests.support.processes import GatewayProcess
+from tests.support.servers import temporary_database
 
 ADMIN_TOKEN = "admin-token-for-e2e"
 #: Models the emulator serves; ``priced`` has prices in the gateway config, the others cost nothing.
@@ -80,19 +81,9 @@ def gateways(*configs: dict[str, Any]) -> Iterator[list[GatewayProcess]]:
             _started.remove(p)
 
 
-@contextlib.contextmanager
-def database(server_url: str) -> Iterator[str]:
+def database(server_url: str):
     """A fresh PostgreSQL database on the test server (as the ``postgres_url`` fixture, any scope)."""
-    name = f"interlock_test_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield server_url.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with admin.connect() as conn, contextlib.suppress(Exception):
-            conn.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-        admin.dispose()
+    return temporary_database(server_url)
 
 
 @pytest.fixture(scope="module")

@@ -6,9 +6,7 @@ dropping a database per test would cost a second each.
 
 from __future__ import annotations
 
-import contextlib
 import shutil
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +15,7 @@ import sqlalchemy as sa
 
 from gateway.config import ModelConfig
 from gateway.db import make_engine, migrate
+from tests.support.servers import temporary_database
 
 MODELS = [
     ModelConfig(name="small", deployments=[{"url": "http://127.0.0.1:9/small"}]),
@@ -29,16 +28,9 @@ ACCESS_TABLES = "api_keys, teams, model_overrides"
 @pytest.fixture(scope="module")
 def access_pg_db(postgres_server_url: str) -> Iterator[str]:
     """A migrated PostgreSQL database shared by one test module."""
-    name = f"interlock_access_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(postgres_server_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    url = postgres_server_url.rsplit("/", 1)[0] + f"/{name}"
-    migrate(url)
-    yield url
-    with admin.connect() as conn, contextlib.suppress(Exception):
-        conn.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with temporary_database(postgres_server_url) as url:
+        migrate(url)
+        yield url
 
 
 def _empty(url: str) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -12,6 +10,7 @@ from sqlalchemy.engine import Engine
 
 from gateway.db import make_engine, migrate
 from tests.gateway.db.support import rename_table
+from tests.support.servers import temporary_database
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -24,16 +23,9 @@ def db_url(request: pytest.FixtureRequest) -> str:
 def migrated_postgres_url(postgres_server_url: str) -> Iterator[str]:
     """One migrated PostgreSQL database shared by the tests that only read and write rows:
     creating a database per test costs a few hundred milliseconds each."""
-    name = f"interlock_test_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(postgres_server_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    url = postgres_server_url.rsplit("/", 1)[0] + f"/{name}"
-    migrate(url)
-    yield url
-    with admin.connect() as conn, contextlib.suppress(Exception):
-        conn.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with temporary_database(postgres_server_url) as url:
+        migrate(url)
+        yield url
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
