@@ -27,6 +27,8 @@ from interlock.emulator import EmulatorServer
 HOST = "127.0.0.1"
 CHAT = b"/v1/chat/completions"
 JSON = b"content-type: application/json\r\n"
+#: A broken client tends to hang rather than fail: make that a quick failure.
+pytestmark = pytest.mark.timeout(30)
 _RUNNERS: dict[str, Callable[[Coroutine[Any, Any, Any]], Any]] = {"asyncio": asyncio.run, "uvloop": uvloop.run}
 
 
