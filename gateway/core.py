@@ -1,6 +1,6 @@
 """The ``Gateway``: builds the request path from settings, serves requests through it, and records them.
 
-Long-lived objects (session, model table, writer, telemetry, access, limits) are built in ``start()`` and passed
+Long-lived objects (HTTP pool, model table, writer, telemetry, access, limits) are built in ``start()`` and passed
 down; nothing is a module-level singleton. Per-request state lives in ``RequestContext``.
 """
 
@@ -13,8 +13,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-import aiohttp
-
 from gateway.admission import AdmitStep, AuthenticateStep
 from gateway.dispatch import Dispatcher
 from gateway.errors import InterlockError, ModelNotFound
@@ -23,6 +21,7 @@ from gateway.pipeline import Handler, Step, build
 from gateway.pool import ModelTable
 from gateway.streaming import CLIENT_CLOSED, GatewayStream
 from gateway.types import RequestContext, UpstreamResponse
+from gateway.upstreams import HTTPPool
 from observability import SERVER, GatewayMetrics, Tracing, request_attributes
 
 log = logging.getLogger("interlock.gateway")
@@ -44,7 +43,7 @@ class Gateway:
             sample_ratio=obs.trace_sample_ratio,
         )
         self.extra_steps = extra_steps or []
-        self.session: aiohttp.ClientSession | None = None
+        self.http: HTTPPool | None = None
         self.table: ModelTable | None = None
         self.engine = None
         self.writer = None
@@ -60,14 +59,11 @@ class Gateway:
 
     async def start(self) -> None:
         s = self.settings
-        self.session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=0, keepalive_timeout=30, ttl_dns_cache=300),
-            skip_auto_headers=("User-Agent",),
-            auto_decompress=False,
-        )
+        # Idle connections are dropped after 4 s: uvicorn (vLLM's server) closes them after 5.
+        self.http = HTTPPool(connect_timeout=s.timeouts.connect, idle_timeout=4.0)
         await self._start_database()
         await self._start_access()
-        self.table = ModelTable(self.session, s.timeouts, s.health, s.affinity.load_factor)
+        self.table = ModelTable(self.http, s.timeouts, s.health, s.affinity.load_factor)
         self.apply_models(self.access.models)
         await asyncio.to_thread(self._resolve_prices)
         self._health = HealthMonitor(s.health.interval, lambda: self.table.all())
@@ -129,8 +125,8 @@ class Gateway:
             await self.limiter.aclose()
         if self.writer is not None:
             await self.writer.close()
-        if self.session is not None:
-            await self.session.close()
+        if self.http is not None:
+            await self.http.aclose()
         if self.engine is not None:
             self.engine.dispose()
         self.tracing.shutdown()

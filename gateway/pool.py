@@ -10,12 +10,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
-import aiohttp
-
 from gateway.config import DeploymentConfig, HealthConfig, ModelConfig, TimeoutConfig
 from gateway.health import CircuitBreaker
 from gateway.types import Upstream
-from gateway.upstreams import build_upstream
+from gateway.upstreams import HTTPPool, build_upstream
 from router import ROUTERS, EndpointInfo, RouteHint, Router
 
 log = logging.getLogger("interlock.pool")
@@ -79,12 +77,12 @@ class ModelTable:
 
     def __init__(
         self,
-        session: aiohttp.ClientSession,
+        http: HTTPPool,
         timeouts: TimeoutConfig,
         health: HealthConfig,
         load_factor: float,
     ) -> None:
-        self.session = session
+        self.http = http
         self.timeouts = timeouts
         self.health = health
         self.load_factor = load_factor
@@ -105,7 +103,7 @@ class ModelTable:
             for dc in m.deployments:
                 d = kept.get((dc.name, dc.model_dump_json()))
                 if d is None:
-                    d = Deployment(m.name, dc, build_upstream(dc, m.name, self.session, self.timeouts), self.health)
+                    d = Deployment(m.name, dc, build_upstream(dc, m.name, self.http, self.timeouts), self.health)
                 deployments.append(d)
             router = prev.router if prev and prev.config.routing == m.routing else self._router(m.routing)
             new[m.name] = ModelPool(m, deployments, router)

@@ -260,7 +260,7 @@ class _Connection(asyncio.Protocol):
         "transport",
     )
 
-    def __init__(self, pool: HTTPPool, key: tuple[str, int], loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, pool: HTTPPool, key: tuple[str, int, bool], loop: asyncio.AbstractEventLoop) -> None:
         self.pool = pool
         self.key = key
         self.loop = loop
@@ -422,10 +422,11 @@ class HTTPPool:
         servers' own keep-alive, e.g. uvicorn's and vLLM's 5 s, to rarely meet a connection closing)."""
         self.connect_timeout = connect_timeout
         self.max_idle_per_origin = max_idle_per_origin
+        self._ssl = None  # an ssl.SSLContext, made on the first HTTPS connection
         self.idle_timeout = idle_timeout
-        self._idle: dict[tuple[str, int], deque[_Connection]] = {}
+        self._idle: dict[tuple[str, int, bool], deque[_Connection]] = {}
         self._open: set[_Connection] = set()
-        self._hosts: dict[tuple[str, int], bytes] = {}
+        self._hosts: dict[tuple[str, int, bool], bytes] = {}
         self._closed = False
 
     @property
@@ -448,8 +449,9 @@ class HTTPPool:
         body: bytes = b"",
         *,
         read_timeout: float | None = None,
+        tls: bool = False,
     ) -> HTTPResponse:
-        """Send one request; returns once the status line and headers are parsed.
+        """Send one request; returns once the status line and headers are parsed. ``tls``: HTTPS.
 
         ``header_block``: header lines without ``host`` and ``content-length`` (added here), each ending
         ``\\r\\n``. ``read_timeout``: the longest wait for any bytes (headers or body), None for no limit.
@@ -461,7 +463,7 @@ class HTTPPool:
         """
         if self._closed:
             raise RuntimeError("HTTPPool is closed")
-        key = (host, port)
+        key = (host, port, tls)
         payload = self._encode(method, key, target, header_block, body)
         head = method == b"HEAD"
         conn = self._checkout(key)
@@ -484,7 +486,9 @@ class HTTPPool:
 
     # -- internals ------------------------------------------------------------------------------------
 
-    def _encode(self, method: bytes, key: tuple[str, int], target: bytes, header_block: bytes, body: bytes) -> bytes:
+    def _encode(
+        self, method: bytes, key: tuple[str, int, bool], target: bytes, header_block: bytes, body: bytes
+    ) -> bytes:
         host = self._hosts.get(key)
         if host is None:
             name = b"[%s]" % key[0].encode() if ":" in key[0] else key[0].encode("idna")
@@ -510,7 +514,7 @@ class HTTPPool:
                 raise
         return resp
 
-    def _checkout(self, key: tuple[str, int]) -> _Connection | None:
+    def _checkout(self, key: tuple[str, int, bool]) -> _Connection | None:
         idle = self._idle.get(key)
         while idle:
             conn = idle.pop()
@@ -554,13 +558,20 @@ class HTTPPool:
                 with contextlib.suppress(ValueError):
                     idle.remove(conn)
 
-    async def _connect(self, key: tuple[str, int]) -> _Connection:
+    async def _connect(self, key: tuple[str, int, bool]) -> _Connection:
         if self._closed:
             raise RuntimeError("HTTPPool is closed")
         loop = asyncio.get_running_loop()
+        tls = {}
+        if key[2]:
+            if self._ssl is None:
+                import ssl
+
+                self._ssl = ssl.create_default_context()
+            tls = {"ssl": self._ssl, "server_hostname": key[0]}
         try:
             async with asyncio.timeout(self.connect_timeout):
-                _, conn = await loop.create_connection(lambda: _Connection(self, key, loop), key[0], key[1])
+                _, conn = await loop.create_connection(lambda: _Connection(self, key, loop), key[0], key[1], **tls)
         except TimeoutError as exc:
             raise TimeoutError(f"connecting to {key[0]}:{key[1]} timed out") from exc
         if self._closed:

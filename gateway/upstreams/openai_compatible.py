@@ -1,4 +1,4 @@
-"""The fast path: vLLM workers and any OpenAI-compatible server through one pooled aiohttp session.
+"""The fast path: vLLM workers and any OpenAI-compatible server, over our lean pooled HTTP/1.1 client.
 
 Bodies pass through as the client sent them (sampling parameters, ``response_format``, ``n``, ``logprobs``), with
 only ``model`` rewritten to the name the upstream knows and, for streams, ``stream_options.include_usage`` forced
@@ -11,10 +11,9 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Iterator
+from urllib.parse import urlsplit
 
-import aiohttp
 import orjson
-from yarl import URL
 
 from gateway.config import DeploymentConfig, TimeoutConfig
 from gateway.errors import (
@@ -25,31 +24,30 @@ from gateway.errors import (
     UpstreamUnavailable,
 )
 from gateway.types import ROUTE_PATHS, UpstreamRequest, UpstreamResponse, Usage
+from gateway.upstreams._http import HTTPPool, HTTPProtocolError, HTTPResponse
 from gateway.upstreams.sse import DONE, chunk_usage, usage_from
 from router.types import EngineStats
-
-_JSON = {"content-type": "application/json"}
 
 
 @contextlib.contextmanager
 def map_errors(name: str) -> Iterator[None]:
-    """The one seam where aiohttp's and asyncio's exceptions become ours."""
+    """The one seam where transport exceptions become ours. Order matters: TimeoutError is an OSError."""
     try:
         yield
     except UpstreamError:
         raise
-    except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
+    except TimeoutError as exc:
         raise UpstreamTimeout(f"upstream {name} timed out") from exc
-    except aiohttp.ClientConnectorError as exc:
-        raise UpstreamUnavailable(f"cannot connect to upstream {name}") from exc
-    except (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError, aiohttp.ClientOSError) as exc:
-        raise UpstreamProtocolError(f"upstream {name} closed the connection mid-response") from exc
-    except aiohttp.ClientError as exc:
-        raise UpstreamProtocolError(f"upstream {name} failed: {type(exc).__name__}") from exc
+    except HTTPProtocolError as exc:
+        if exc.partial:
+            raise UpstreamProtocolError(f"upstream {name} broke off its response") from exc
+        raise UpstreamUnavailable(f"upstream {name} closed the connection without answering") from exc
+    except OSError as exc:
+        raise UpstreamUnavailable(f"cannot connect to upstream {name}: {type(exc).__name__}") from exc
 
 
-def _retry_after(headers) -> float | None:
-    value = headers.get("retry-after")
+def _retry_after(headers: dict[bytes, bytes]) -> float | None:
+    value = headers.get(b"retry-after")
     if value is None:
         return None
     try:
@@ -61,31 +59,27 @@ def _retry_after(headers) -> float | None:
 class OpenAICompatibleUpstream:
     """One OpenAI-compatible deployment (``kind: vllm`` or ``kind: openai``)."""
 
-    def __init__(
-        self,
-        config: DeploymentConfig,
-        public_model: str,
-        session: aiohttp.ClientSession,
-        timeouts: TimeoutConfig,
-    ) -> None:
+    def __init__(self, config: DeploymentConfig, public_model: str, http: HTTPPool, timeouts: TimeoutConfig) -> None:
         assert config.url and config.name
         self.name = config.name
         self.kind = config.kind
         self.base_url = config.url
         self.model = config.model or public_model
-        self.session = session
-        self._headers = dict(_JSON)
+        self.http = http
+        url = urlsplit(config.url)
+        self._tls = url.scheme == "https"
+        self._host = url.hostname or "localhost"
+        self._port = url.port or (443 if self._tls else 80)
+        prefix = url.path.rstrip("/")
+        self._targets = {route: (prefix + path).encode() for route, path in ROUTE_PATHS.items()}
+        self._health_target = (prefix + ("/health" if self.kind == "vllm" else "/v1/models")).encode()
+        self._metrics_target = (prefix + "/metrics").encode()
+        # Built once; per request only x-request-id and traceparent are appended.
+        headers = b"content-type: application/json\r\naccept: application/json, text/event-stream\r\n"
         if config.api_key is not None:
-            self._headers["authorization"] = f"Bearer {config.api_key.get_secret_value()}"
+            headers += b"authorization: Bearer %s\r\n" % config.api_key.get_secret_value().encode()
+        self._headers = headers
         self._timeouts = timeouts
-        # Non-streaming answers arrive whole at the end, so only the total bounds them; a stream must show its
-        # first byte within first_token and never fall silent longer than that.
-        self._t_plain = aiohttp.ClientTimeout(total=timeouts.total, sock_connect=timeouts.connect)
-        self._t_stream = aiohttp.ClientTimeout(
-            total=None, sock_connect=timeouts.connect, sock_read=timeouts.first_token
-        )
-        # Parsed once: aiohttp would otherwise parse the URL string on every request.
-        self._urls = {route: URL(self.base_url + path) for route, path in ROUTE_PATHS.items()}
 
     async def send(self, request: UpstreamRequest):
         body = request.body
@@ -94,22 +88,22 @@ class OpenAICompatibleUpstream:
         if request.stream:
             opts = body.get("stream_options")
             if not (isinstance(opts, dict) and opts.get("include_usage")):
-                body = {
-                    **body,
-                    "stream_options": {**(opts if isinstance(opts, dict) else {}), "include_usage": True},
-                }
-        headers = {**self._headers, "x-request-id": request.request_id}
+                body = {**body, "stream_options": {**(opts if isinstance(opts, dict) else {}), "include_usage": True}}
+        headers = self._headers + b"x-request-id: %s\r\n" % request.request_id.encode()
         if request.traceparent is not None:
-            headers["traceparent"] = request.traceparent
-        url = self._urls[request.route]
+            headers += b"traceparent: %s\r\n" % request.traceparent.encode()
         data = orjson.dumps(body)
+        target = self._targets[request.route]
         if request.stream:
-            return await self._open_stream(url, data, headers)
+            return await self._open_stream(target, headers, data)
+        t = self._timeouts
         with map_errors(self.name):
-            async with self.session.post(url, data=data, headers=headers, timeout=self._t_plain) as resp:
+            # Non-streaming answers arrive whole at the end, so only the total bounds them.
+            async with asyncio.timeout(t.total):
+                resp = await self.http.request(b"POST", self._host, self._port, target, headers, data, tls=self._tls)
                 raw = await resp.read()
-                if resp.status >= 400:
-                    raise UpstreamHTTPError(resp.status, raw, retry_after=_retry_after(resp.headers))
+        if resp.status >= 400:
+            raise UpstreamHTTPError(resp.status, raw, retry_after=_retry_after(resp.headers))
         try:
             obj = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
@@ -118,47 +112,52 @@ class OpenAICompatibleUpstream:
             raise UpstreamProtocolError(f"upstream {self.name} answered with a JSON {type(obj).__name__}")
         return UpstreamResponse(resp.status, raw, usage_from(obj))
 
-    async def _open_stream(self, url: str, data: bytes, headers: dict) -> SSEStream:
+    async def _open_stream(self, target: bytes, headers: bytes, data: bytes) -> SSEStream:
+        t = self._timeouts
         with map_errors(self.name):
-            resp = await self.session.post(url, data=data, headers=headers, timeout=self._t_stream)
-        if resp.status >= 400:
-            with map_errors(self.name):
+            # A stream must show its first byte within first_token and never fall silent longer than that.
+            resp = await self.http.request(
+                b"POST", self._host, self._port, target, headers, data, read_timeout=t.first_token, tls=self._tls
+            )
+            if resp.status >= 400:
                 raw = await resp.read()
-            resp.release()
-            raise UpstreamHTTPError(resp.status, raw, retry_after=_retry_after(resp.headers))
-        ctype = resp.headers.get("content-type", "")
-        if "text/event-stream" not in ctype:
+                raise UpstreamHTTPError(resp.status, raw, retry_after=_retry_after(resp.headers))
+        ctype = resp.headers.get(b"content-type", b"")
+        if b"text/event-stream" not in ctype:
             resp.close()
             raise UpstreamProtocolError(f"upstream {self.name} answered a stream with content-type {ctype!r}")
-        return SSEStream(self.name, resp, time.monotonic() + self._timeouts.total)
+        return SSEStream(self.name, resp, time.monotonic() + t.total)
+
+    async def _get(self, target: bytes) -> HTTPResponse | None:
+        try:
+            async with asyncio.timeout(self._timeouts.connect + 1):
+                resp = await self.http.request(b"GET", self._host, self._port, target, self._headers, tls=self._tls)
+                await resp.read()
+                return resp
+        except (OSError, HTTPProtocolError, RuntimeError):
+            return None
 
     async def health(self) -> bool:
         # vLLM has /health; hosted OpenAI-compatible APIs have /v1/models.
-        path = "/health" if self.kind == "vllm" else "/v1/models"
-        timeout = aiohttp.ClientTimeout(total=self._timeouts.connect + 1)
-        try:
-            async with self.session.get(self.base_url + path, headers=self._headers, timeout=timeout) as r:
-                await r.read()
-                return r.status == 200
-        except (aiohttp.ClientError, TimeoutError, OSError):
-            return False
+        resp = await self._get(self._health_target)
+        return resp is not None and resp.status == 200
 
     async def engine_stats(self) -> EngineStats | None:
         """vLLM's own load gauges from ``/metrics`` (``None`` when not a vLLM or not exposed)."""
         if self.kind != "vllm":
             return None
-        timeout = aiohttp.ClientTimeout(total=self._timeouts.connect + 1)
         try:
-            async with self.session.get(self.base_url + "/metrics", timeout=timeout) as r:
-                if r.status != 200:
-                    return None
-                text = await r.text()
-        except (aiohttp.ClientError, TimeoutError, OSError):
+            async with asyncio.timeout(self._timeouts.connect + 1):
+                resp = await self.http.request(b"GET", self._host, self._port, self._metrics_target, b"", tls=self._tls)
+                raw = await resp.read()
+        except (OSError, HTTPProtocolError, RuntimeError):
             return None
-        return parse_vllm_metrics(text)
+        if resp.status != 200:
+            return None
+        return parse_vllm_metrics(raw.decode("utf-8", "replace"))
 
     async def aclose(self) -> None:
-        pass  # the session belongs to the gateway
+        pass  # the pool belongs to the gateway
 
 
 #: vLLM gauge names across versions (v0 called KV usage gpu_cache_usage_perc; v1 kv_cache_usage_perc).
@@ -196,7 +195,7 @@ def parse_vllm_metrics(text: str) -> EngineStats:
 class SSEStream:
     """An upstream stream: yields each event's ``data`` payload; raises ours on garbage or a cut stream."""
 
-    def __init__(self, name: str, resp: aiohttp.ClientResponse, deadline: float) -> None:
+    def __init__(self, name: str, resp: HTTPResponse, deadline: float) -> None:
         self.name = name
         self.usage: Usage | None = None
         self._resp = resp
@@ -206,16 +205,11 @@ class SSEStream:
         return self._iter()
 
     async def _iter(self) -> AsyncIterator[bytes]:
-        content = self._resp.content
         with map_errors(self.name):
-            while True:
-                line = await content.readline()
-                if not line:
-                    raise UpstreamProtocolError(f"upstream {self.name} ended the stream before [DONE]")
+            async for line in self._resp.iter_lines():
                 if line.startswith(b"data:"):
                     payload = line[5:].strip()
                     if payload == DONE:
-                        self._resp.release()  # whole body read: the connection goes back to the pool
                         return
                     if payload[:1] != b"{":
                         raise UpstreamProtocolError(f"upstream {self.name} sent a malformed stream event")
@@ -227,9 +221,8 @@ class SSEStream:
                     raise UpstreamProtocolError(f"upstream {self.name} sent a malformed stream line")
                 if time.monotonic() > self._deadline:
                     raise UpstreamTimeout(f"upstream {self.name} stream exceeded the total timeout")
+            raise UpstreamProtocolError(f"upstream {self.name} ended the stream before [DONE]")
 
     async def aclose(self) -> None:
-        # Closing (not releasing) the connection makes vLLM notice and abort the generation.
-        if not self._resp.closed:
-            self._resp.close()
-        await asyncio.sleep(0)
+        # Closing the connection (unless the response already ended) makes vLLM notice and abort the generation.
+        self._resp.close()
