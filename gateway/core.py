@@ -199,26 +199,28 @@ class Gateway:
 
     def _observe(self, ctx: RequestContext) -> None:
         m = self.metrics
-        model = ctx.served_model or ctx.model
+        # A model name the client made up must not become a metric label: that would be unbounded series.
+        model = ctx.served_model or (ctx.model if self.table.get(ctx.model) is not None else "(unknown)")
         end = ctx.finished_at or time.perf_counter()
         latency = end - ctx.started
         ttft = tpot = None
         usage = ctx.usage
+        latency_m, ttft_m, tpot_m, input_m, output_m, cost_m = m.for_request(ctx.route, model)
         if ctx.first_token_at is not None:
             ttft = ctx.first_token_at - ctx.started
-            m.ttft.labels(model).observe(ttft)
+            ttft_m.observe(ttft)
             if usage is not None and usage.completion_tokens > 1:
                 tpot = (end - ctx.first_token_at) / (usage.completion_tokens - 1)
-                m.tpot.labels(model).observe(tpot)
-        m.requests.labels(ctx.route, model, str(ctx.status)).inc()
-        m.latency.labels(ctx.route, model).observe(latency)
+                tpot_m.observe(tpot)
+        m.count_request(ctx.route, model, ctx.status)
+        latency_m.observe(latency)
         if usage is not None:
             if self.pricing is not None and ctx.served_model:
                 ctx.cost_usd = self.pricing.cost(ctx.served_model, usage)
-            m.tokens.labels(model, "input").inc(usage.prompt_tokens)
-            m.tokens.labels(model, "output").inc(usage.completion_tokens)
+            input_m.inc(usage.prompt_tokens)
+            output_m.inc(usage.completion_tokens)
             if ctx.cost_usd:
-                m.cost.labels(model).inc(ctx.cost_usd)
+                cost_m.inc(ctx.cost_usd)
         span = ctx.notes.get("otel_span")
         if span is not None:
             span.set_attribute("http.response.status_code", ctx.status)

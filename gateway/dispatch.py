@@ -172,7 +172,7 @@ class Dispatcher:
         else:
             d.breaker.release()
             outcome = "cancelled"
-        self.metrics.upstream.labels(d.name, outcome).inc()
+        self.metrics.count_upstream(d.name, outcome)
         if span is not None:
             if usage is not None:
                 span.set_attribute("gen_ai.usage.input_tokens", usage.prompt_tokens)

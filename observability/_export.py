@@ -25,36 +25,42 @@ BATCH = 512
 INTERVAL = 1.0
 
 
-def _value(v: Any) -> dict:
-    if isinstance(v, bool):
-        return {"boolValue": v}
+_KEYS: dict[str, bytes] = {}
+
+
+def _attribute(key: str, v: Any) -> bytes:
+    prefix = _KEYS.get(key)
+    if prefix is None:
+        prefix = _KEYS[key] = b'{"key":' + orjson.dumps(key) + b',"value":{'
+    if v is True:
+        return prefix + b'"boolValue":true}}'
+    if v is False:
+        return prefix + b'"boolValue":false}}'
     if isinstance(v, int):
-        return {"intValue": str(v)}
+        return prefix + b'"intValue":"%d"}}' % v  # OTLP/JSON carries 64-bit integers as strings
     if isinstance(v, float):
-        return {"doubleValue": v}
-    return {"stringValue": str(v)}
+        return prefix + b'"doubleValue":' + orjson.dumps(v) + b"}}"
+    return prefix + b'"stringValue":' + orjson.dumps(str(v)) + b"}}"
 
 
 def otlp_json(service_name: str, spans: list) -> bytes:
-    """One ``ExportTraceServiceRequest`` in OTLP's JSON encoding."""
-    out = []
+    """One ``ExportTraceServiceRequest`` in OTLP's JSON encoding, assembled as bytes: building a dict per
+    attribute and serialising it was most of the export thread's time, on the gateway's own core."""
+    parts = []
     for s in spans:
-        item = {
-            "traceId": f"{s.trace_id:032x}",
-            "spanId": f"{s.span_id:016x}",
-            "name": s.name,
-            "kind": s.kind,
-            "startTimeUnixNano": str(s.start_ns),
-            "endTimeUnixNano": str(s.end_ns),
-            "attributes": [{"key": k, "value": _value(v)} for k, v in s.attributes.items() if v is not None],
-            "status": {"code": 2, "message": s.error} if s.error is not None else {},
-        }
-        if s.parent_id is not None:
-            item["parentSpanId"] = f"{s.parent_id:016x}"
-        out.append(item)
-    resource = {"attributes": [{"key": "service.name", "value": {"stringValue": service_name}}]}
-    scope = {"name": "interlock.gateway"}
-    return orjson.dumps({"resourceSpans": [{"resource": resource, "scopeSpans": [{"scope": scope, "spans": out}]}]})
+        attrs = b",".join([_attribute(k, v) for k, v in s.attributes.items() if v is not None])
+        parent = b',"parentSpanId":"%016x"' % s.parent_id if s.parent_id is not None else b""
+        status = b'{"code":2,"message":' + orjson.dumps(s.error) + b"}" if s.error is not None else b"{}"
+        parts.append(
+            b'{"traceId":"%032x","spanId":"%016x"%s,"name":%s,"kind":%d,"startTimeUnixNano":"%d",'
+            b'"endTimeUnixNano":"%d","attributes":[%s],"status":%s}'
+            % (s.trace_id, s.span_id, parent, orjson.dumps(s.name), s.kind, s.start_ns, s.end_ns, attrs, status)
+        )
+    head = (
+        b'{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":%s}}]},'
+        b'"scopeSpans":[{"scope":{"name":"interlock.gateway"},"spans":[' % orjson.dumps(service_name)
+    )
+    return head + b",".join(parts) + b"]}]}]}"
 
 
 def readable_spans(service_name: str, spans: list) -> list:

@@ -7,6 +7,8 @@ tests can build several gateways in one process).
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -66,6 +68,40 @@ class GatewayMetrics:
             "interlock_records_dropped", "Records dropped because the database stayed down.", registry=r
         )
         self.redis_up = Gauge("interlock_redis_up", "1 when Redis answers (limits and budgets).", registry=r)
+        self._request_children: dict[tuple, tuple] = {}
+        self._count_children: dict[tuple, Any] = {}
+        self._upstream_children: dict[tuple, Any] = {}
+
+    # -- cached children: ``labels()`` hashes and locks on every call, 8% of the gateway's profile --------------
+
+    def for_request(self, route: str, model: str) -> tuple:
+        """``(latency, ttft, tpot, input tokens, output tokens, cost)`` children for one route and model."""
+        key = (route, model)
+        found = self._request_children.get(key)
+        if found is None:
+            found = self._request_children[key] = (
+                self.latency.labels(route, model),
+                self.ttft.labels(model),
+                self.tpot.labels(model),
+                self.tokens.labels(model, "input"),
+                self.tokens.labels(model, "output"),
+                self.cost.labels(model),
+            )
+        return found
+
+    def count_request(self, route: str, model: str, status: int) -> None:
+        key = (route, model, status)
+        child = self._count_children.get(key)
+        if child is None:
+            child = self._count_children[key] = self.requests.labels(route, model, str(status))
+        child.inc()
+
+    def count_upstream(self, deployment: str, outcome: str) -> None:
+        key = (deployment, outcome)
+        child = self._upstream_children.get(key)
+        if child is None:
+            child = self._upstream_children[key] = self.upstream.labels(deployment, outcome)
+        child.inc()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

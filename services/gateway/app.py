@@ -88,6 +88,7 @@ class GatewayApp:
                 try:
                     await self.gateway.start()
                     self.admin_app = _build_admin(self)
+                    _tune_gc()
                 except Exception as exc:
                     log.exception("startup failed")
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
@@ -246,6 +247,18 @@ class GatewayApp:
             "object": "list",
             "data": [{"id": p.name, "object": "model", "created": 0, "owned_by": "interlock"} for p in pools],
         }
+
+
+def _tune_gc() -> None:
+    """Take what startup built (settings, price maps, SQLAlchemy, litellm when used) out of the collector's
+    sight, and collect the young generation less often. Without this the collector was a quarter of the
+    gateway's samples at saturation and caused its worst stalls (70-95 ms), walking long-lived objects that
+    never become garbage."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 20)
 
 
 def _headers(ctx, base: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
