@@ -186,14 +186,16 @@ class GatewayApp:
             else:
                 await self._stream(ctx, result, send)
         except InterlockError as exc:
-            await _send_error(send, exc, ctx.request_id, ctx.headers)
+            if not ctx.notes.get("response_started"):
+                await _send_error(send, exc, ctx.request_id, ctx.headers)
         except asyncio.CancelledError:
             if not state["gone"]:
                 raise
             # The client left; the request is already recorded as 499. Nothing to send.
         except Exception:
             log.exception("request %s failed", ctx.request_id)
-            await _send_error(send, InterlockError("The gateway failed to serve this request."), ctx.request_id)
+            if not ctx.notes.get("response_started"):  # else the stream just ends; the record says what failed
+                await _send_error(send, InterlockError("The gateway failed to serve this request."), ctx.request_id)
         finally:
             state["done"] = True
             watcher.cancel()
@@ -204,6 +206,7 @@ class GatewayApp:
         except BaseException:
             await stream.abandon()
             raise
+        ctx.notes["response_started"] = True
         events = stream.__aiter__()
         try:
             async for chunk in events:
@@ -223,7 +226,11 @@ class GatewayApp:
             ok, checks = await gw.readiness()
             await _send_json(send, 200 if ok else 503, {"status": "ready" if ok else "not ready", **checks})
         elif path in ("/v1/models", "/models") and method == "GET":
-            await _send_json(send, 200, self._models())
+            auth = dict(scope["headers"]).get(b"authorization")
+            try:
+                await _send_json(send, 200, self._models(auth.decode("latin-1") if auth else None))
+            except InterlockError as exc:
+                await _send_error(send, exc, new_request_id(None))
         elif path == "/metrics" and method == "GET":
             body = gw.render_metrics()
             await send(
@@ -241,11 +248,20 @@ class GatewayApp:
                 new_request_id(None),
             )
 
-    def _models(self) -> dict:
-        pools = self.gateway.table.all() if self.gateway.table else []
+    def _models(self, authorization: str | None) -> dict:
+        """The models this caller may use (all of them for anonymous callers when keys are not required)."""
+        gw = self.gateway
+        allowed = None
+        if gw.access is not None:
+            allowed = gw.access.authenticator.authenticate(authorization).allowed_models
+        pools = gw.table.all() if gw.table else []
         return {
             "object": "list",
-            "data": [{"id": p.name, "object": "model", "created": 0, "owned_by": "interlock"} for p in pools],
+            "data": [
+                {"id": p.name, "object": "model", "created": 0, "owned_by": "interlock"}
+                for p in pools
+                if allowed is None or p.name in allowed
+            ],
         }
 
 

@@ -98,3 +98,12 @@ def test_when_a_key_is_seeded_from_yaml_then_it_works_on_every_replica_with_its_
             ask(sdk(gw, SEEDED_KEY), "other")
     listed = admin(replicas[1], "GET", "/keys")
     assert [k["name"] for k in listed].count("seeded") == 1  # two replicas started together seed it once
+
+
+def test_when_listing_models_then_a_key_sees_only_what_it_may_use(replicas):
+    seeded = sdk(replicas[0], SEEDED_KEY)
+    assert [m.id for m in seeded.models.list()] == ["m"]
+    everything = {m.id for m in sdk(replicas[0], create_key(replicas[0])["key"]).models.list()}
+    assert everything > {"m"}
+    with pytest.raises(openai.AuthenticationError):
+        sdk(replicas[0], "unused").models.list(extra_headers={"Authorization": openai.omit})
