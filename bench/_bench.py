@@ -61,29 +61,32 @@ class Bench:
         print(f"  {name}: {_brief(result)}", file=sys.stderr, flush=True)
         return result
 
-    def measure(self, url: str, pid: int | None) -> dict:
-        """Every figure for one target; ``pid`` is the server's process, whose CPU use is counted too."""
+    def measure(self, url: str, pid: int | None, auth: dict[str, str] | None = None) -> dict:
+        """Every figure for one target; ``pid`` is the server's process, whose CPU use is counted too.
+        ``auth``: extra request headers (an API key for the limits variant)."""
         a, run = self.args, self.runner.run
         plain, stream = body(a, False), body(a, True)
         endpoint = url + "/v1/chat/completions"
         limit = a.phase_timeout
-        run(_client.latency(endpoint, plain, 4, a.warmup, limit))
+        h = {**_client.JSON_HEADERS, **(auth or {})}
+        run(_client.latency(endpoint, plain, 4, a.warmup, limit, h))
         out = {
-            "c1": self.phase("c=1", lambda: run(_client.latency(endpoint, plain, 1, a.requests, limit)), pid),
-            "c4": self.phase("c=4", lambda: run(_client.latency(endpoint, plain, 4, a.requests, limit)), pid),
+            "c1": self.phase("c=1", lambda: run(_client.latency(endpoint, plain, 1, a.requests, limit, h)), pid),
+            "c4": self.phase("c=4", lambda: run(_client.latency(endpoint, plain, 4, a.requests, limit, h)), pid),
         }
-        run(_client.streaming(endpoint, stream, 1, max(10, a.warmup // 4), limit))
+        run(_client.streaming(endpoint, stream, 1, max(10, a.warmup // 4), limit, h))
         out["stream_c1"] = self.phase(
-            "stream c=1", lambda: run(_client.streaming(endpoint, stream, 1, a.requests, limit)), pid
+            "stream c=1", lambda: run(_client.streaming(endpoint, stream, 1, a.requests, limit, h)), pid
         )
-        out["saturation"] = self.phase("saturation", lambda: self.saturate(endpoint, plain), pid)
+        out["saturation"] = self.phase("saturation", lambda: self.saturate(endpoint, plain, auth), pid)
         return out
 
-    def saturate(self, endpoint: str, payload: bytes) -> dict:
+    def saturate(self, endpoint: str, payload: bytes, auth: dict[str, str] | None = None) -> dict:
         a = self.args
         if self.wrk is not None:
-            return _wrk.run(endpoint, payload, a.connections, a.duration, self.work)
-        return self.runner.run(_client.saturate(endpoint, payload, a.connections, a.duration))
+            return _wrk.run(endpoint, payload, a.connections, a.duration, self.work, headers=auth)
+        h = {**_client.JSON_HEADERS, **(auth or {})}
+        return self.runner.run(_client.saturate(endpoint, payload, a.connections, a.duration, h))
 
     # -- the targets -----------------------------------------------------------------------------------------
 
@@ -99,7 +102,15 @@ class Bench:
         wait_http(child, "127.0.0.1", port, "/health", 30)
         return port
 
-    def interlock(self, name: str, upstream: str, database_url: str, sink_port: int) -> dict:
+    def interlock(
+        self,
+        name: str,
+        upstream: str,
+        database_url: str,
+        sink_port: int,
+        extra: dict | None = None,
+        auth: dict[str, str] | None = None,
+    ) -> dict:
         port = free_port()
         child = _targets.start_gateway(
             self.procs,
@@ -110,13 +121,14 @@ class Bench:
             model=MODEL,
             database_url=database_url,
             otlp_endpoint=f"http://127.0.0.1:{sink_port}/v1/traces",
+            extra=extra,
         )
         url = f"http://127.0.0.1:{port}"
         records_before = _targets.count_records(database_url) or 0
         if "process_affinity" not in self.facts:
             self.facts["process_affinity"] = _conditions.affinities()
         spans_before = _get_json(sink_port, "/stats")["spans"]
-        result = self.measure(url, child.pid)
+        result = self.measure(url, child.pid, auth)
         if self.args.profile and name == "interlock_sqlite" and not self.profiled:
             self.profiled = True
             result["profile"] = self.profile(child.pid, url)

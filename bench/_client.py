@@ -56,7 +56,9 @@ async def _workers(
     return issued, elapsed, issued < requests
 
 
-async def latency(url: str, body: bytes, concurrency: int, requests: int, time_limit: float) -> dict:
+async def latency(
+    url: str, body: bytes, concurrency: int, requests: int, time_limit: float, headers: dict | None = None
+) -> dict:
     """Non-streaming POSTs; each latency is from sending the request to having read the whole body."""
     samples: list[float] = []
     errors: dict[str, int] = {}
@@ -64,7 +66,7 @@ async def latency(url: str, body: bytes, concurrency: int, requests: int, time_l
     async def one(session: aiohttp.ClientSession) -> None:
         t0 = time.perf_counter()
         try:
-            async with session.post(url, data=body, headers=JSON_HEADERS) as response:
+            async with session.post(url, data=body, headers=headers or JSON_HEADERS) as response:
                 await response.read()
                 status = response.status
         except (aiohttp.ClientError, TimeoutError) as exc:
@@ -98,7 +100,9 @@ def _has_content(line: bytes) -> bool:
     return bool(choices and (choices[0].get("delta") or {}).get("content"))
 
 
-async def streaming(url: str, body: bytes, concurrency: int, requests: int, time_limit: float) -> dict:
+async def streaming(
+    url: str, body: bytes, concurrency: int, requests: int, time_limit: float, headers: dict | None = None
+) -> dict:
     """Streaming POSTs: time to the first chunk with non-empty ``delta.content``, and to the end of the stream."""
     ttft: list[float] = []
     total: list[float] = []
@@ -108,7 +112,7 @@ async def streaming(url: str, body: bytes, concurrency: int, requests: int, time
         t0 = time.perf_counter()
         first = None
         try:
-            async with session.post(url, data=body, headers=JSON_HEADERS) as response:
+            async with session.post(url, data=body, headers=headers or JSON_HEADERS) as response:
                 if response.status != 200:
                     await response.read()
                     errors[str(response.status)] = errors.get(str(response.status), 0) + 1
@@ -137,12 +141,12 @@ async def streaming(url: str, body: bytes, concurrency: int, requests: int, time
     }
 
 
-async def saturate(url: str, body: bytes, concurrency: int, duration: float) -> dict:
+async def saturate(url: str, body: bytes, concurrency: int, duration: float, headers: dict | None = None) -> dict:
     """Throughput without wrk: as many requests as ``concurrency`` workers get through in ``duration`` seconds.
 
     The client is Python on one core, so above a few thousand requests/s it measures itself, not the target.
     """
-    result = await latency(url, body, concurrency, requests=10_000_000, time_limit=duration)
+    result = await latency(url, body, concurrency, requests=10_000_000, time_limit=duration, headers=headers)
     return {
         "tool": "python-aiohttp",
         "connections": concurrency,

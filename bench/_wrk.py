@@ -42,10 +42,19 @@ def version() -> str | None:
     return (out.stdout + out.stderr).strip().splitlines()[0] if (out.stdout + out.stderr).strip() else None
 
 
-def run(url: str, body: bytes, connections: int, duration: float, work_dir: Path, timeout_s: int = 10) -> dict:
+def run(
+    url: str,
+    body: bytes,
+    connections: int,
+    duration: float,
+    work_dir: Path,
+    timeout_s: int = 10,
+    headers: dict[str, str] | None = None,
+) -> dict:
     """One wrk run with one thread (its core is shared with the upstream) and ``connections`` connections."""
     script = work_dir / "post.lua"
-    script.write_text(_LUA % {"body": body.decode()})
+    extra = "".join(f'wrk.headers["{k}"] = "{v}"\n' for k, v in (headers or {}).items())
+    script.write_text(extra + _LUA % {"body": body.decode()})
     cmd = [
         available() or "wrk",
         "-t1",

@@ -50,6 +50,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--postgres", nargs="?", const=DEFAULT_POSTGRES, metavar="URL", help="also measure with records in PostgreSQL"
     )
+    p.add_argument(
+        "--limits",
+        nargs="?",
+        const="redis://127.0.0.1:6379/14",
+        metavar="REDIS_URL",
+        help="also measure with keys required and a key with limits and a budget, enforced in Redis "
+        "(default redis://127.0.0.1:6379/14, flushed first)",
+    )
     p.add_argument("--profile", action="store_true", help="py-spy the gateway in an extra saturation run")
     p.add_argument("--profile-out", type=Path, default=Path(__file__).parent / "results", help="profile folder")
     p.add_argument("--phase-timeout", type=float, default=120.0, help="upper bound in seconds of one phase")
@@ -153,6 +161,13 @@ def run(args: argparse.Namespace) -> dict:
                 )
             else:
                 bench.notes.append(f"PostgreSQL variant not measured: {args.postgres} unreachable ({why})")
+        if args.limits:
+            limits_db = f"sqlite:///{tmp}/records-limits.db"
+            extra, auth = _targets.limits_settings(args.limits, MODEL)
+            targets["interlock_limits"] = (
+                "interlock, keys + Redis limits + budget, records in SQLite",
+                lambda: bench.interlock("interlock_limits", upstream, limits_db, sink_port, extra, auth),
+            )
         if args.litellm:
             targets["litellm"] = ("litellm proxy", lambda: bench.litellm(upstream))
         rounds: dict[str, list[dict]] = {name: [] for name in targets}
