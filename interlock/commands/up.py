@@ -72,7 +72,7 @@ def up(port: int, worker_port: int, emulator: bool, database_url: str, worker_ti
         config.write_text(yaml.safe_dump(embedded_settings(worker_url, port, database_url)))
         stack.callback(lambda: config.unlink(missing_ok=True))
         click.echo(f"gateway on http://127.0.0.1:{port}/v1  (model '{MODEL_NAME}', records in {database_url})")
-        body = '{"model": "%s", "messages": [{"role": "user", "content": "Hi!"}]}' % MODEL_NAME  # noqa: UP031
+        body = '{"model": "%s", "max_tokens": 64, "messages": [{"role": "user", "content": "Hi!"}]}' % MODEL_NAME  # noqa: UP031
         curl = f"curl http://127.0.0.1:{port}/v1/chat/completions -H 'Content-Type: application/json'"
         click.echo(f"try:  {curl} -d '{body}'")
         run_gateway(str(config), "127.0.0.1", port, 1, "warning")
