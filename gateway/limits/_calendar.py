@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
 _DAY = 86400
 
@@ -26,15 +27,20 @@ class Periods:
     @classmethod
     def at(cls, now: float) -> Periods:
         """The periods of ``now``, a Redis server time (epoch seconds), so replicas agree."""
-        day_start = int(now // _DAY) * _DAY
-        start = datetime.fromtimestamp(day_start, UTC)
-        first = start.replace(day=1)
-        following = (first + timedelta(days=32)).replace(day=1)
-        return cls(
-            day=f"{start:%Y%m%d}",
-            month=f"{start:%Y%m}",
-            day_start=day_start,
-            day_end=day_start + _DAY,
-            month_start=_epoch(first),
-            month_end=_epoch(following),
-        )
+        return _of_day(int(now // _DAY) * _DAY)
+
+
+# Every settle needs the periods of its admission; a day's are worked out once (datetime is slow).
+@lru_cache(maxsize=8)
+def _of_day(day_start: int) -> Periods:
+    start = datetime.fromtimestamp(day_start, UTC)
+    first = start.replace(day=1)
+    following = (first + timedelta(days=32)).replace(day=1)
+    return Periods(
+        day=f"{start:%Y%m%d}",
+        month=f"{start:%Y%m}",
+        day_start=day_start,
+        day_end=day_start + _DAY,
+        month_start=_epoch(first),
+        month_end=_epoch(following),
+    )

@@ -1,7 +1,7 @@
 """Whether Redis answers, and a circuit so a dead Redis costs nothing per request.
 
 A connection failure opens the circuit at once; timeouts only after ``failure_threshold`` in a row, since one
-slow answer on a busy machine (a burst queueing for pooled connections) says little about Redis being down.
+slow answer on a busy machine (a burst queueing behind Lua scripts) says little about Redis being down.
 While open, calls are short-circuited (the failure policy applies at once) until ``probe_interval``
 has passed; then one caller (or the background probe) tries again. "redis unreachable" is logged at
 most once per ``log_interval``; recovery is logged once.
@@ -15,7 +15,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from redis.exceptions import RedisError
+from gateway.limits._resp import RespError
 
 log = logging.getLogger("interlock.limits")
 
@@ -23,7 +23,7 @@ T = TypeVar("T")
 
 #: What counts as "Redis is unreachable": connection and protocol errors, server errors (OOM, READONLY,
 #: LOADING), and our own timeout.
-FAILURES = (RedisError, OSError, TimeoutError)
+FAILURES = (RespError, OSError, TimeoutError)
 
 
 class RedisUnavailable(Exception):

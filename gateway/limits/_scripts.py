@@ -1,14 +1,17 @@
-"""The Lua scripts, registered once per client and run with EVALSHA (redis-py reloads them on NOSCRIPT,
-e.g. after a Redis restart), and the admit script's reply as a typed record."""
+"""The Lua scripts, run with EVALSHA over the lean client (``_resp.py``), and the admit script's reply as
+a typed record. A ``NOSCRIPT`` answer (Redis restarted or flushed its script cache) loads the script and
+runs it once more."""
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-
-from redis.asyncio import Redis
+from typing import Any
 
 from gateway.limits._calendar import Periods
+from gateway.limits._resp import Arg, RespClient, RespError
 
 _DIR = Path(__file__).parent / "lua"
 
@@ -18,19 +21,40 @@ def source(name: str) -> str:
     return (_DIR / "_lib.lua").read_text() + "\n" + (_DIR / f"{name}.lua").read_text()
 
 
+class Script:
+    """One script and its SHA1, bound to a client: ``await script(keys=[...], args=[...])``."""
+
+    __slots__ = ("client", "sha", "text")
+
+    def __init__(self, text: str, client: RespClient) -> None:
+        self.text = text
+        self.sha = hashlib.sha1(text.encode()).hexdigest()
+        self.client = client
+
+    async def __call__(self, keys: Sequence[str], args: Sequence[Arg]) -> Any:
+        client = self.client
+        try:
+            return await client.execute("EVALSHA", self.sha, len(keys), *keys, *args)
+        except RespError as exc:
+            if not str(exc).startswith("NOSCRIPT"):
+                raise
+        await client.execute("SCRIPT", "LOAD", self.text)
+        return await client.execute("EVALSHA", self.sha, len(keys), *keys, *args)
+
+
 class Scripts:
     """``admit``, ``settle``, ``reconcile`` and ``renew`` bound to one client."""
 
-    def __init__(self, client: Redis) -> None:
-        self.admit = client.register_script(source("admit"))
-        self.settle = client.register_script(source("settle"))
-        self.reconcile = client.register_script(source("reconcile"))
-        self.renew = client.register_script(source("renew"))
+    def __init__(self, client: RespClient) -> None:
+        self.admit = Script(source("admit"), client)
+        self.settle = Script(source("settle"), client)
+        self.reconcile = Script(source("reconcile"), client)
+        self.renew = Script(source("renew"), client)
 
-    async def load(self, client: Redis) -> None:
+    async def load(self, client: RespClient) -> None:
         """SCRIPT LOAD all of them, so the first request already finds them by SHA."""
         for script in (self.admit, self.settle, self.reconcile, self.renew):
-            script.sha = await client.script_load(script.script)
+            await client.execute("SCRIPT", "LOAD", script.text)
 
 
 def _int(raw: bytes) -> int | None:

@@ -14,14 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import secrets
 from dataclasses import dataclass, field
 from typing import Literal
-
-from redis.asyncio import BlockingConnectionPool, Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 
 from gateway.errors import ServiceUnavailable
 from gateway.limits._calendar import Periods
@@ -29,6 +26,7 @@ from gateway.limits._guard import RedisGuard, RedisUnavailable
 from gateway.limits._keys import Level, levels_of
 from gateway.limits._messages import headers, refusal
 from gateway.limits._reconcile import ReconcileFailed, Reconciler, SpendSource
+from gateway.limits._resp import RespClient
 from gateway.limits._scripts import AdmitReply, Scripts
 from gateway.types import Principal, Usage
 
@@ -68,20 +66,22 @@ class Limiter:
         probe_interval: float = 1.0,
         log_interval: float = 30.0,
         reconcile_timeout: float = 5.0,
-        max_connections: int = 64,
     ) -> None:
         """``reconcile(key_id, team_id, since) -> float`` (sync or async) returns the USD spent since a UTC
         datetime, from the request records; it rebuilds budget counters after Redis lost them. ``lease``:
         seconds a concurrency slot survives without renewal (the slots of a crashed replica free
-        themselves after it). ``max_connections``: the Redis connection pool's size."""
+        themselves after it). All calls share one pipelined connection (``_resp.py``)."""
         self._url = redis_url
-        self._max_connections = max_connections
         self._policy = failure_policy
         self._lease = lease
         self._guard = RedisGuard(timeout, probe_interval=probe_interval, log_interval=log_interval)
         self._reconciler = Reconciler(reconcile, self._guard, timeout=reconcile_timeout, grace=_GRACE)
-        self._client: Redis | None = None
+        self._client: RespClient | None = None
         self._scripts: Scripts | None = None
+        # Request ids (members of the window and slot sets) must be unique across replicas: a random
+        # prefix per limiter and a counter, far cheaper than fresh random bytes per request.
+        self._id_prefix = secrets.token_hex(6) + "-"
+        self._ids = itertools.count()
         # Concurrency slots held by requests in flight on this replica: 'conc' key -> request ids.
         self._inflight: dict[str, set[str]] = {}
         self._task: asyncio.Task[None] | None = None
@@ -118,27 +118,13 @@ class Limiter:
         if self._url is None:
             return
         t = self._guard.timeout
-        # A bounded pool that makes a burst queue for a connection (within ``timeout``) instead of
-        # failing. One immediate retry: after a Redis restart every pooled connection is dead, and each
-        # would otherwise fail one request; ``timeout`` still bounds the call as a whole.
-        pool = BlockingConnectionPool.from_url(
-            self._url,
-            max_connections=self._max_connections,
-            timeout=t,
-            socket_timeout=t,
-            socket_connect_timeout=t,
-            retry=Retry(NoBackoff(), 1),
-        )
-        self._client = Redis.from_pool(pool)
-        self._scripts = Scripts(self._client)
-        client, scripts = self._client, self._scripts
+        # One connection, pipelined: a burst needs no pool to queue for. A connection silent for a few
+        # timeouts while replies are due is dropped (a black-holed peer never resets it); the guard's
+        # ``timeout`` bounds each call regardless.
+        self._client = client = RespClient(self._url, connect_timeout=t, read_timeout=max(4 * t, 1.0))
+        self._scripts = scripts = Scripts(client)
         with contextlib.suppress(RedisUnavailable):
             await self._guard.call(lambda: scripts.load(client))
-        # Open pooled connections now: a burst on a cold pool would otherwise spend its timeout connecting.
-        warm = min(16, self._max_connections)
-        with contextlib.suppress(Exception):
-            async with asyncio.timeout(max(t, 1.0)):
-                await asyncio.gather(*(client.ping() for _ in range(warm)))
         self._task = asyncio.create_task(self._maintain(), name="interlock-limits")
 
     async def aclose(self) -> None:
@@ -155,7 +141,7 @@ class Limiter:
     async def admit(self, principal: Principal, model: str, estimated_tokens: int) -> Admission:
         """Let a request in or raise ``RateLimited`` / ``BudgetExceeded`` (429) or, with Redis down and
         policy ``closed``, ``ServiceUnavailable`` (503). ``estimated_tokens`` is reserved against TPM."""
-        request_id = secrets.token_hex(8)
+        request_id = self._id_prefix + format(next(self._ids), "x")
         levels = levels_of(principal) if self._scripts is not None else ()
         if not levels:
             return Admission(request_id, estimated_tokens)
@@ -248,7 +234,7 @@ class Limiter:
             await asyncio.sleep(tick)
             try:
                 if not self._guard.healthy:
-                    await self._guard.call(self._client.ping)  # type: ignore[union-attr]
+                    await self._guard.call(self._ping)
                 if self._inflight and loop.time() - last_renew >= self._lease / 3:
                     last_renew = loop.time()
                     await self._guard.call(self._renew)
@@ -257,9 +243,12 @@ class Limiter:
             except Exception:  # the loop must outlive any surprise
                 log.exception("limits maintenance failed")
 
+    async def _ping(self) -> None:
+        await self._client.execute("PING")  # type: ignore[union-attr]
+
     async def _renew(self) -> None:
         script = self._scripts.renew  # type: ignore[union-attr]
-        async with self._client.pipeline(transaction=False) as pipe:  # type: ignore[union-attr]
-            for key, ids in list(self._inflight.items()):
-                await script(keys=[key], args=[self._lease, *ids], client=pipe)
-            await pipe.execute()
+        # Pipelined on the one connection: all keys in one round trip.
+        await asyncio.gather(
+            *(script(keys=[key], args=[self._lease, *ids]) for key, ids in list(self._inflight.items()))
+        )
