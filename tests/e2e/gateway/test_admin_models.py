@@ -1,0 +1,58 @@
+"""Models changed through the admin API are served by the running gateway within a second, without a restart."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+
+from tests.e2e.gateway.conftest import client
+from tests.support.gateway import model
+
+ADMIN = {"Authorization": "Bearer admin-token-for-tests"}
+
+
+def eventually(check, timeout: float = 1.5) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.05)
+    return check()
+
+
+def test_when_an_admin_adds_and_removes_a_model_then_the_gateway_serves_it_and_stops(fresh, gateway, redis_url):
+    url, _ = gateway(
+        models=[model("m", fresh[0].url)],
+        redis={"url": redis_url},
+        access={"admin_tokens": {"admin-token-for-tests": "admin"}},
+    )
+    body = {"name": "late", "deployments": [{"kind": "vllm", "url": fresh[1].url, "model": "m", "name": "new"}]}
+    r = httpx.put(url + "/admin/models/late", json=body, headers=ADMIN)
+    assert r.status_code in (200, 201), r.text
+
+    def served() -> bool:
+        reply = httpx.post(
+            url + "/v1/chat/completions", json={"model": "late", "messages": [{"role": "user", "content": "x"}]}
+        )
+        return reply.status_code == 200 and reply.headers["x-interlock-upstream"] == "new"
+
+    assert eventually(served)
+    assert "late" in {m.id for m in client(url).models.list()}
+    assert httpx.delete(url + "/admin/models/late", headers=ADMIN).status_code == 204
+    assert eventually(
+        lambda: (
+            httpx.post(
+                url + "/v1/chat/completions", json={"model": "late", "messages": [{"role": "user", "content": "x"}]}
+            ).status_code
+            == 404
+        )
+    )
+
+
+def test_when_an_admin_change_is_invalid_then_it_is_refused_naming_the_field(fresh, gateway):
+    url, _ = gateway(models=[model("m", fresh[0].url)], access={"admin_tokens": {"admin-token-for-tests": "admin"}})
+    r = httpx.put(url + "/admin/models/bad", json={"name": "bad", "deployments": [{"kind": "vllm"}]}, headers=ADMIN)
+    assert r.status_code == 400
+    assert "url" in r.json()["error"]["message"]
+    assert httpx.get(url + "/admin/models", headers={"Authorization": "Bearer wrong"}).status_code == 401
