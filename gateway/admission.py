@@ -31,9 +31,8 @@ class AuthenticateStep:
 class AdmitStep:
     """Admit against the caller's rate limits and budgets; settle or release when the request is over."""
 
-    def __init__(self, limiter: Limiter, spawn: Any) -> None:
+    def __init__(self, limiter: Limiter) -> None:
         self.limiter = limiter
-        self.spawn = spawn
 
     async def __call__(self, ctx: RequestContext, call_next: Handler) -> Any:
         p = ctx.principal
@@ -43,7 +42,7 @@ class AdmitStep:
         ctx.headers.update(admission.headers)
         limiter = self.limiter
 
-        def settle(c: RequestContext):
+        def settle(c: RequestContext):  # returns a coroutine: Gateway._finish runs it in the background
             if c.usage is not None:
                 return limiter.settle(admission, c.usage, c.cost_usd)
             return limiter.release(admission)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -71,7 +70,7 @@ class Gateway:
         self.dispatcher = Dispatcher(self.table, s.retries, s.affinity, self.tracing, self.metrics)
         steps: list[Step] = [AuthenticateStep(self.access.authenticator, self.table), self._resolve_model]
         if self.limiter.enabled:
-            steps.append(AdmitStep(self.limiter, self.spawn))
+            steps.append(AdmitStep(self.limiter))
         self._handler = build([*steps, *self.extra_steps], self._dispatch)
 
     async def _start_access(self) -> None:
@@ -296,9 +295,6 @@ class Gateway:
     def render_metrics(self) -> bytes:
         self._refresh_gauges()
         return self.metrics.render()
-
-
-MakeSteps = Callable[[Gateway], list[Step]]
 
 
 def default_journal_dir(database_url: str) -> str:

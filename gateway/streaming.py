@@ -82,12 +82,10 @@ class GatewayStream:
             ctx.usage = self._upstream.usage or ctx.usage
             if not completed:
                 await self._upstream.aclose()
-                if error is None or not isinstance(error, InterlockError):
-                    ctx.status = CLIENT_CLOSED
-                    ctx.error_type = "client_closed"
-                elif isinstance(error, InterlockError):
-                    ctx.status = error.status
-                    ctx.error_type = error.type
+                if isinstance(error, InterlockError):
+                    ctx.status, ctx.error_type = error.status, error.type
+                else:  # the client went away (or a bug): nothing more was sent
+                    ctx.status, ctx.error_type = CLIENT_CLOSED, "client_closed"
             self._finish(ctx, error)
 
 
