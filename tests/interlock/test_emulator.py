@@ -8,8 +8,7 @@ import struct
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import httpx
 import openai
@@ -19,6 +18,7 @@ from click.testing import CliRunner
 
 from interlock.emulator import EmulatorServer, chat_prompt_tokens, text_tokens
 from interlock.emulator.command import emulator as emulator_command
+from tests.support.polling import eventually as wait_until
 from tests.support.servers import free_port
 
 MSG = [{"role": "user", "content": "hello there friend"}]
@@ -51,15 +51,6 @@ def sse_events(emu: EmulatorServer, path: str, body: dict) -> list[dict | str]:
     assert text.endswith("data: [DONE]\n\n")
     events = [block.removeprefix("data: ") for block in text.split("\n\n") if block]
     return [e if e == "[DONE]" else orjson.loads(e) for e in events]
-
-
-def wait_until(check: Callable[[], bool], timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.02)
-    return check()
 
 
 def gauge(emu: EmulatorServer, name: str, labels: str = "") -> float:

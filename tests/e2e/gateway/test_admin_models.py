@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-import time
-
 import httpx
 
 from tests.e2e.gateway.conftest import client
 from tests.support.gateway import model
+from tests.support.polling import eventually
 
 ADMIN = {"Authorization": "Bearer admin-token-for-tests"}
-
-
-def eventually(check, timeout: float = 1.5) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.05)
-    return check()
 
 
 def test_when_an_admin_adds_and_removes_a_model_then_the_gateway_serves_it_and_stops(fresh, gateway, redis_url):
@@ -37,16 +27,17 @@ def test_when_an_admin_adds_and_removes_a_model_then_the_gateway_serves_it_and_s
         )
         return reply.status_code == 200 and reply.headers["x-interlock-upstream"] == "new"
 
-    assert eventually(served)
+    assert eventually(served, timeout=1.5)
     assert "late" in {m.id for m in client(url).models.list()}
     assert httpx.delete(url + "/admin/models/late", headers=ADMIN).status_code == 204
     assert eventually(
-        lambda: (
+        timeout=1.5,
+        check=lambda: (
             httpx.post(
                 url + "/v1/chat/completions", json={"model": "late", "messages": [{"role": "user", "content": "x"}]}
             ).status_code
             == 404
-        )
+        ),
     )
 
 

@@ -12,18 +12,10 @@ import pytest
 from interlock.emulator import EmulatorServer
 from tests.e2e.gateway.conftest import client, served
 from tests.support.gateway import model
+from tests.support.polling import eventually as wait_until
 from tests.support.servers import free_port
 
 MSG = [{"role": "user", "content": "hello"}]
-
-
-def wait_until(predicate, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
 
 
 @pytest.mark.parametrize("fault", ["status:503", "status:500", "reset", "garbage", "status:429:0"])

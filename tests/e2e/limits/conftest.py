@@ -13,9 +13,8 @@ import contextlib
 import hashlib
 import shutil
 import tempfile
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ import pytest
 import sqlalchemy as sa
 
 from interlock.emulator import EmulatorServer
+from tests.support.polling import eventually
 from tests.support.processes import GatewayProcess
 from tests.support.servers import temporary_database
 
@@ -177,16 +177,6 @@ def post(gw: GatewayProcess, key: str | None, body: dict[str, Any], route: str =
 def cost(usage: dict[str, int]) -> float:
     """What a request to ``priced`` costs at the configured prices."""
     return usage["prompt_tokens"] * PRICE_IN + usage["completion_tokens"] * PRICE_OUT
-
-
-def eventually(check: Callable[[], Any], timeout: float, interval: float = 0.05) -> Any:
-    """Call ``check`` until it returns something truthy or ``timeout`` passes; return the last result."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result or time.monotonic() >= deadline:
-            return result
-        time.sleep(interval)
 
 
 # -- the database -------------------------------------------------------------------------------------------
