@@ -46,6 +46,7 @@ class Gateway:
         self.table: ModelTable | None = None
         self.engine = None
         self.writer = None
+        self.recorder = None  # gateway.recorder.RecorderProcess, when records or spans are shipped by a process
         self.access = None  # gateway.access authenticator, when configured
         self.limiter = None  # gateway.limits limiter, when Redis is configured
         self.pricing = None
@@ -72,6 +73,8 @@ class Gateway:
         if self.limiter.enabled:
             steps.append(AdmitStep(self.limiter))
         self._handler = build([*steps, *self.extra_steps], self._dispatch)
+        if self.recorder is not None:  # started early, so its start overlapped ours
+            await self.recorder.wait_ready(30.0)
 
     async def _start_access(self) -> None:
         """Keys, teams and live config (the database, fanned out over Redis), then limits and budgets."""
@@ -104,14 +107,42 @@ class Gateway:
         await asyncio.to_thread(migrate, url)
         self.engine = make_engine(url)
         db = self.settings.database
+        obs = self.settings.observability
+        shipped = obs.recorder == "process" and db.journal
+        journal_dir = (db.journal_dir or default_journal_dir(url)) if db.journal else None
         self.writer = RecordWriter(
             self.engine,
             batch_size=db.batch_size,
             flush_interval=db.flush_interval,
-            journal_dir=(db.journal_dir or default_journal_dir(url)) if db.journal else None,
+            journal_dir=journal_dir,
             journal_fsync=db.journal_fsync,
+            shipped=shipped,
         )
         await self.writer.start()
+        ship_spans = obs.recorder == "process" and self.tracing.enabled and self.tracing.exports_otlp
+        if shipped or ship_spans:
+            await self._start_recorder(journal_dir if shipped else None, ship_spans)
+
+    async def _start_recorder(self, journal_dir: str | None, ship_spans: bool) -> None:
+        """The process that writes this process's journal to the database and posts its spans."""
+        from gateway.recorder import RecorderProcess
+
+        db, obs = self.settings.database, self.settings.observability
+        settings = {
+            "database_url": db.url if journal_dir else None,
+            "journal_dir": journal_dir and str(journal_dir),
+            "prefix": self.writer.journal_prefix if journal_dir else None,
+            "batch_size": db.batch_size,
+            "interval": db.flush_interval,
+            "fsync": db.journal_fsync,
+            "otlp_endpoint": obs.otlp_endpoint if ship_spans else None,
+            "service_name": obs.service_name,
+            "log_level": logging.getLevelName(logging.getLogger().getEffectiveLevel()),
+        }
+        self.recorder = RecorderProcess(settings, on_progress=self.writer.shipped)
+        await self.recorder.start()
+        if ship_spans:
+            self.tracing.send_to(self.recorder.add_span)
 
     async def aclose(self) -> None:
         if self._health is not None:
@@ -123,7 +154,9 @@ class Gateway:
         if self.limiter is not None:
             await self.limiter.aclose()
         if self.writer is not None:
-            await self.writer.close()
+            await self.writer.close()  # releases the journal: the recorder ships the rest and exits
+        if self.recorder is not None:
+            await self.recorder.aclose()
         if self.http is not None:
             await self.http.aclose()
         if self.engine is not None:
@@ -277,6 +310,8 @@ class Gateway:
         if self.limiter is not None and self.limiter.enabled:
             checks["redis"] = self.limiter.status()
             ok = ok and (self.limiter.healthy or self.settings.redis.failure_policy == "open")
+        if self.recorder is not None:  # informative: records wait in the journal while it restarts
+            checks["recorder"] = {"running": self.recorder.running, "restarts": self.recorder.restarts}
         self._refresh_gauges()
         return ok, checks
 
@@ -291,6 +326,11 @@ class Gateway:
             m.records_dropped.set(self.writer.dropped)
         if self.limiter is not None:
             m.redis_up.set(1 if self.limiter.healthy else 0)
+        dropped = self.tracing.dropped
+        if self.recorder is not None:
+            m.recorder_up.set(1 if self.recorder.running else 0)
+            dropped += self.recorder.totals["spans_dropped"]
+        m.spans_dropped.set(dropped)
 
     def render_metrics(self) -> bytes:
         self._refresh_gauges()

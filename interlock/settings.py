@@ -64,6 +64,11 @@ class ObservabilityConfig(_Section):
     trace_sample_ratio: float = Field(1.0, ge=0, le=1)
     """Share of new traces recorded (a ``traceparent`` from the caller decides for its own trace)."""
     metrics: bool = True
+    recorder: Literal["process", "thread"] = "process"
+    """Where request records are written to the database and spans sent to the collector: ``process``, a
+    recorder process beside each gateway process (the journal on disk is its input, so records need
+    ``database.journal``); ``thread``, background threads of the gateway process, which share its GIL with
+    the event loop and cost p99 latency (see the README's benchmark)."""
     log_prompts: bool = False
     """Raw prompts and completions never reach logs unless an admin turns this on."""
 

@@ -8,6 +8,7 @@ requests.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import logging
 import threading
@@ -26,9 +27,16 @@ INTERVAL = 1.0
 
 
 _KEYS: dict[str, bytes] = {}
+#: Encoded string attributes, which repeat from span to span (operation, model, deployment names).
+_STRINGS: dict[tuple[str, str], bytes] = {}
+_STRINGS_MAX = 4096
 
 
 def _attribute(key: str, v: Any) -> bytes:
+    if v.__class__ is str:
+        cached = _STRINGS.get((key, v))
+        if cached is not None:
+            return cached
     prefix = _KEYS.get(key)
     if prefix is None:
         prefix = _KEYS[key] = b'{"key":' + orjson.dumps(key) + b',"value":{'
@@ -40,27 +48,50 @@ def _attribute(key: str, v: Any) -> bytes:
         return prefix + b'"intValue":"%d"}}' % v  # OTLP/JSON carries 64-bit integers as strings
     if isinstance(v, float):
         return prefix + b'"doubleValue":' + orjson.dumps(v) + b"}}"
-    return prefix + b'"stringValue":' + orjson.dumps(str(v)) + b"}}"
+    encoded = prefix + b'"stringValue":' + orjson.dumps(str(v)) + b"}}"
+    if v.__class__ is str:
+        if len(_STRINGS) >= _STRINGS_MAX:  # bounded: values a client made up must not grow it forever
+            _STRINGS.clear()
+        _STRINGS[(key, v)] = encoded
+    return encoded
 
 
-def otlp_json(service_name: str, spans: list) -> bytes:
-    """One ``ExportTraceServiceRequest`` in OTLP's JSON encoding, assembled as bytes: building a dict per
-    attribute and serialising it was most of the export thread's time, on the gateway's own core."""
-    parts = []
-    for s in spans:
-        attrs = b",".join([_attribute(k, v) for k, v in s.attributes.items() if v is not None])
-        parent = b',"parentSpanId":"%016x"' % s.parent_id if s.parent_id is not None else b""
-        status = b'{"code":2,"message":' + orjson.dumps(s.error) + b"}" if s.error is not None else b"{}"
-        parts.append(
-            b'{"traceId":"%032x","spanId":"%016x"%s,"name":%s,"kind":%d,"startTimeUnixNano":"%d",'
-            b'"endTimeUnixNano":"%d","attributes":[%s],"status":%s}'
-            % (s.trace_id, s.span_id, parent, orjson.dumps(s.name), s.kind, s.start_ns, s.end_ns, attrs, status)
+def encode_span(s) -> bytes:
+    """One span as an OTLP/JSON ``Span`` object. Called when the span ends, on the event loop: a few µs,
+    and the export thread is left with joining bytes and socket I/O, which barely hold the GIL (a thread
+    that builds JSON competes with the event loop for the GIL and shows up as p99 latency)."""
+    attrs = b",".join([_attribute(k, v) for k, v in s.attributes.items() if v is not None])
+    parent = b',"parentSpanId":"%016x"' % s.parent_id if s.parent_id is not None else b""
+    status = b'{"code":2,"message":' + orjson.dumps(s.error) + b"}" if s.error is not None else b"{}"
+    return (
+        b'{"traceId":"%032x","spanId":"%016x"%s,"name":%s,"kind":%d,"startTimeUnixNano":"%d",'
+        b'"endTimeUnixNano":"%d","attributes":[%s],"status":%s}'
+        % (
+            s.trace_id,
+            s.span_id,
+            parent,
+            orjson.dumps(s.name),
+            s.kind,
+            s.start_ns,
+            s.end_ns,
+            attrs,
+            status,
         )
+    )
+
+
+def otlp_request(service_name: str, encoded: list[bytes]) -> bytes:
+    """One ``ExportTraceServiceRequest`` in OTLP's JSON encoding around spans made by ``encode_span``."""
     head = (
         b'{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":%s}}]},'
         b'"scopeSpans":[{"scope":{"name":"interlock.gateway"},"spans":[' % orjson.dumps(service_name)
     )
-    return head + b",".join(parts) + b"]}]}]}"
+    return head + b",".join(encoded) + b"]}]}]}"
+
+
+def otlp_json(service_name: str, spans: list) -> bytes:
+    """The same request from span objects (tests, tools)."""
+    return otlp_request(service_name, [encode_span(s) for s in spans])
 
 
 def readable_spans(service_name: str, spans: list) -> list:
@@ -96,29 +127,58 @@ def readable_spans(service_name: str, spans: list) -> list:
 
 
 class SpanBatcher:
-    def __init__(self, service_name: str, *, otlp_endpoint: str | None = None, exporter: Any = None) -> None:
+    """A queue of spans and the daemon thread that exports it every ``INTERVAL`` seconds.
+
+    Items are ``(item, spans in it)``: a ``Span`` for an SDK exporter, else OTLP/JSON bytes of one or more
+    encoded spans separated by commas (``add_block``: the recorder process passes whole blocks through
+    without touching each span). The queue holds at most ``max_queue`` items; older ones are dropped first.
+    """
+
+    def __init__(
+        self, service_name: str, *, otlp_endpoint: str | None = None, exporter: Any = None, max_queue: int = MAX_QUEUE
+    ) -> None:
         self.service_name = service_name
         self.exporter = exporter
         self.endpoint = urllib.parse.urlsplit(otlp_endpoint) if otlp_endpoint else None
         self._queue: deque = deque()
-        self.dropped = 0
+        self._max_queue = max_queue
+        # Each counter has one writer thread: the caller's for overflow, the export thread's for the rest.
+        self._overflowed = self._failed = self._exported = 0
         self._wake = threading.Event()
         self._idle = threading.Event()
         self._stop = False
         self._conn: http.client.HTTPConnection | None = None
         self._last_error_log = 0.0
         self._thread: threading.Thread | None = None
-        if otlp_endpoint or exporter is not None:
-            self._thread = threading.Thread(target=self._run, name="interlock-span-export", daemon=True)
-            self._thread.start()
+        self._configured = bool(otlp_endpoint or exporter is not None)
+
+    @property
+    def dropped(self) -> int:
+        """Spans given up: the queue overflowed, or the collector failed."""
+        return self._overflowed + self._failed
+
+    @property
+    def exported(self) -> int:
+        """Spans handed to the collector or exporter without an error."""
+        return self._exported
 
     def add(self, span) -> None:
-        """Hot path: one append (atomic under the GIL)."""
+        """Hot path: the span's OTLP encoding (or, for an SDK exporter, the span) onto the queue."""
+        self._push((span if self.exporter is not None else encode_span(span), 1))
+
+    def add_block(self, block: bytes, count: int) -> None:
+        """``count`` OTLP/JSON-encoded spans, separated by commas."""
+        self._push((block, count))
+
+    def _push(self, item: tuple[Any, int]) -> None:
         q = self._queue
-        q.append(span)
-        if len(q) > MAX_QUEUE:
-            q.popleft()
-            self.dropped += 1
+        q.append(item)  # atomic under the GIL, as is popleft
+        if len(q) > self._max_queue:
+            with contextlib.suppress(IndexError):
+                self._overflowed += q.popleft()[1]
+        if self._thread is None and self._configured:  # started on first use: unused, it costs nothing
+            self._thread = threading.Thread(target=self._run, name="interlock-span-export", daemon=True)
+            self._thread.start()
 
     def _run(self) -> None:
         while not self._stop:
@@ -129,17 +189,20 @@ class SpanBatcher:
     def _drain(self) -> None:
         q = self._queue
         while q:
-            batch = []
-            while q and len(batch) < BATCH:
-                batch.append(q.popleft())
+            batch, spans = [], 0
+            while q and spans < BATCH:
+                item, n = q.popleft()
+                batch.append(item)
+                spans += n
             try:
                 self._export(batch)
+                self._exported += spans
             except Exception as exc:  # the collector is down or refuses: never the requests' problem
                 now = time.monotonic()
                 if now - self._last_error_log > 30:
                     self._last_error_log = now
                     log.warning("trace export failed (%s); spans are being dropped", type(exc).__name__)
-                self.dropped += len(batch)
+                self._failed += spans
         self._idle.set()
 
     def _export(self, batch: list) -> None:
@@ -147,7 +210,7 @@ class SpanBatcher:
             self.exporter.export(readable_spans(self.service_name, batch))
             return
         assert self.endpoint is not None
-        body = otlp_json(self.service_name, batch)
+        body = otlp_request(self.service_name, batch)
         if self._conn is None:
             cls = http.client.HTTPSConnection if self.endpoint.scheme == "https" else http.client.HTTPConnection
             self._conn = cls(self.endpoint.hostname, self.endpoint.port, timeout=5)

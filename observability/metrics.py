@@ -67,6 +67,14 @@ class GatewayMetrics:
         self.records_dropped = Gauge(
             "interlock_records_dropped", "Records dropped because the database stayed down.", registry=r
         )
+        self.recorder_up = Gauge(
+            "interlock_recorder_up",
+            "1 when this gateway process's recorder (records to SQL, spans to OTLP) runs; absent in thread mode.",
+            registry=r,
+        )
+        self.spans_dropped = Gauge(
+            "interlock_spans_dropped", "Spans dropped: the collector was down or export fell behind.", registry=r
+        )
         self.redis_up = Gauge("interlock_redis_up", "1 when Redis answers (limits and budgets).", registry=r)
         self._request_children: dict[tuple, tuple] = {}
         self._count_children: dict[tuple, Any] = {}

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable
 from typing import Any
 
-from observability._export import SpanBatcher
+from observability._export import SpanBatcher, encode_span
 
 #: OpenAI route -> ``gen_ai.operation.name``
 OPERATION = {"chat": "chat", "completions": "text_completion", "embeddings": "embeddings"}
@@ -125,6 +126,16 @@ class Tracing:
             return None  # the caller decided not to sample this trace: respect it
         return Span(name, kind, parent.trace_id, parent.span_id, attributes, self._sink)
 
+    @property
+    def exports_otlp(self) -> bool:
+        """Spans go to an OTLP/HTTP endpoint (rather than nowhere, or to an SDK exporter object)."""
+        return self._batcher.endpoint is not None and self._batcher.exporter is None
+
+    def send_to(self, ship: Callable[[bytes], None]) -> None:
+        """From now on hand every ended span, OTLP/JSON-encoded, to ``ship`` instead of this process's export
+        thread: the gateway passes them to its recorder process, which posts them to the collector."""
+        self._sink = _Encoder(ship)
+
     def flush(self, timeout: float = 5.0) -> bool:
         """Export everything recorded so far (tests, shutdown)."""
         return self._batcher.flush(timeout)
@@ -139,6 +150,16 @@ class Tracing:
 
 def _discard(span: Span) -> None:
     pass
+
+
+class _Encoder:
+    __slots__ = ("ship",)
+
+    def __init__(self, ship: Callable[[bytes], None]) -> None:
+        self.ship = ship
+
+    def __call__(self, span: Span) -> None:
+        self.ship(encode_span(span))
 
 
 def parent_from_traceparent(value: str | None) -> RemoteParent | None:

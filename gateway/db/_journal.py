@@ -13,6 +13,12 @@ containers that share the folder and reuse pids):
 
 A segment is deleted when every row in it was committed or rejected. Rows dropped from memory (the
 ``max_pending`` bound, a database still down at close) keep their segment on disk for the next start.
+
+With ``shipped=True`` the segments are read back and written to the database by a recorder process
+(``gateway/recorder``), not by this process: ``rotate`` then seals the current segment and opens the next at
+once (a segment is sealed exactly when a later one exists, which is all the recorder needs to know), and
+nothing here deletes a segment or, at ``close``, the lock file: the recorder takes the lock once this writer
+has let go of it, ships what is left and cleans up.
 At start another writer claims every prefix whose lock it can take (its owner is dead) and replays it:
 ON CONFLICT DO NOTHING on the id makes a row that had landed before the crash a no-op.
 The folder must be on a local filesystem: ``flock`` is not reliable on network filesystems.
@@ -59,9 +65,10 @@ class Segment:
 class Journal:
     """The segments of one writer. Runs on the event loop; every call is a short syscall or two."""
 
-    def __init__(self, directory: str | Path, *, fsync: bool, retry_interval: float) -> None:
+    def __init__(self, directory: str | Path, *, fsync: bool, retry_interval: float, shipped: bool = False) -> None:
         self.directory = Path(directory)
         self.fsync = fsync
+        self.shipped = shipped
         self.prefix = ""
         #: Appends or opens that failed; meanwhile records are kept in memory only.
         self.errors = 0
@@ -92,10 +99,22 @@ class Journal:
         seg.outstanding += 1
         return seg
 
+    def open(self) -> str | None:
+        """Open the first segment now (else the first ``append`` does); the writer prefix, or ``None``."""
+        if self._current is None:
+            self._open()
+        return self.prefix or None
+
     def rotate(self) -> Segment | None:
-        """Seal the current segment (its rows are all queued now); returned for ``sync`` when fsyncing."""
+        """Seal the current segment (its rows are all queued now); returned for ``sync`` when fsyncing.
+        Shipped: seal it only if it holds rows, and open its successor at once."""
         seg = self._current
         if seg is None:
+            return None
+        if self.shipped:
+            if seg.outstanding:
+                self._seal(seg)
+                self._open()
             return None
         keep_fd = self.fsync and seg.outstanding > 0
         self._seal(seg, close=not keep_fd)
@@ -132,9 +151,15 @@ class Journal:
                 self._delete(seg)
 
     def close(self) -> int:
-        """Seal everything and release the folder; the number of rows left in it for the next start."""
+        """Seal everything and release the folder; the number of rows left in it for the next start
+        (shipped: for the recorder, which is not counted here)."""
         if self._current is not None:
             self._seal(self._current)
+        if self.shipped:
+            if self._lock_fd is not None:
+                os.close(self._lock_fd)  # the recorder sees the lock free: everything is sealed now
+                self._lock_fd = None
+            return 0
         left = sum(seg.outstanding for seg in self._kept)
         if self._lock_fd is not None:
             if not self._kept:
@@ -168,6 +193,8 @@ class Journal:
         if close and seg.fd is not None:
             os.close(seg.fd)
             seg.fd = None
+        if self.shipped:
+            return  # the recorder deletes it once written
         if seg.outstanding:
             self._kept.add(seg)
         else:

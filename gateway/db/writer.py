@@ -7,6 +7,12 @@ A failed write keeps the rows for the next tick; only ``max_pending`` bounds wha
 With ``journal_dir``, ``submit`` also appends the record to a write-ahead journal on local disk
 (``_journal.py``), so records waiting in memory survive a killed process; ``start`` replays what dead
 writers left there (``_replay.py``).
+
+With ``shipped=True`` (a journal is needed) the rows that reached the journal are not queued here at all: a
+recorder process (``gateway/recorder``) reads the sealed segments back and writes them, so none of the
+database work shares this process's GIL with the event loop. This writer then only seals a segment every
+``flush_interval``; it still writes, in its thread, the rows the journal could not take (a full disk), and
+counts what the recorder reports through ``shipped``.
 """
 
 from __future__ import annotations
@@ -16,48 +22,19 @@ import contextlib
 import logging
 import time
 from collections import deque
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from gateway.db._journal import Journal, Segment
+from gateway.db._insert import Inserter, Item, Outcome, describe
+from gateway.db._journal import Journal
 from gateway.db._replay import replay_orphans
-from gateway.db._rows import RowRejected, to_row
 from gateway.db.models import RequestRecord
 
 log = logging.getLogger(__name__)
 
-# Errors that belong to a row (a constraint, a value the database refuses), not to the connection:
-# retrying the batch would fail forever, so the batch is written row by row and such rows are rejected.
-_ROW_ERRORS = (sa.exc.IntegrityError, sa.exc.DataError)
-
-_Item = tuple[Any, float, Segment | None]  # (record as submitted, time.time() at submit, its journal segment)
-
-
-@dataclass(slots=True)
-class _Outcome:
-    written: int = 0
-    rejected: list[str] = field(default_factory=list)
-    #: Valid rows not written because the database failed; they go back to the queue.
-    unwritten: list[_Item] = field(default_factory=list)
-    error: Exception | None = None
-
-
-def _insert_for(engine: Engine) -> sa.Insert:
-    table = RequestRecord.__table__
-    # The same id twice (a retried batch whose commit did land) must not wedge the queue.
-    if engine.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-
-        return insert(table).on_conflict_do_nothing(index_elements=["id"])
-    if engine.dialect.name == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
-
-        return insert(table).on_conflict_do_nothing(index_elements=["id"])
-    return sa.insert(table)
+_Item = Item  # (record as submitted, time.time() at submit, its journal segment)
 
 
 class RecordWriter:
@@ -80,6 +57,7 @@ class RecordWriter:
         close_timeout: float = 5.0,
         journal_dir: str | Path | None = None,
         journal_fsync: bool = False,
+        shipped: bool = False,
     ) -> None:
         """``journal_dir``: a folder on a local disk for the write-ahead journal, shared by every writer on
         the machine that writes to the same database (``None``: memory only, a killed process loses up
@@ -87,8 +65,7 @@ class RecordWriter:
         machine; ``journal_fsync`` also fsyncs each segment before its batch is written, so rows kept
         while the database is down survive a power loss too (rows of the last interval still do not).
         """
-        self._engine = engine
-        self._insert = _insert_for(engine)
+        self._inserter = Inserter(engine)
         self._batch_size = batch_size
         self._interval = flush_interval
         self._max_pending = max_pending
@@ -102,17 +79,26 @@ class RecordWriter:
         self._task: asyncio.Task | None = None
         self._closed = False
         self._failing = False
+        if shipped and journal_dir is None:
+            raise ValueError("a shipped record writer needs a journal_dir")
         self._journal = (
-            Journal(journal_dir, fsync=journal_fsync, retry_interval=min(max(flush_interval, 1.0), 30.0))
+            Journal(
+                journal_dir,
+                fsync=journal_fsync,
+                retry_interval=min(max(flush_interval, 1.0), 30.0),
+                shipped=shipped,
+            )
             if journal_dir is not None
             else None
         )
+        self._shipped = shipped
+        self._shipping = 0  # journaled rows the recorder has not reported written or rejected yet
         self._replay_due = self._journal is not None
         self._replayed = 0
 
     @property
     def pending(self) -> int:
-        return len(self._queue) + self._in_flight
+        return len(self._queue) + self._in_flight + self._shipping
 
     @property
     def written(self) -> int:
@@ -149,6 +135,9 @@ class RecordWriter:
             return
         now = time.time()
         segment = self._journal.append(record, now) if self._journal is not None else None
+        if segment is not None and self._shipped:
+            self._shipping += 1  # on disk; the recorder takes it from there
+            return
         queue = self._queue
         if len(queue) >= self._max_pending:
             queue.popleft()
@@ -156,6 +145,17 @@ class RecordWriter:
         queue.append((record, now, segment))
         if len(queue) >= self._batch_size and not self._wake.is_set():
             self._wake.set()
+
+    @property
+    def journal_prefix(self) -> str | None:
+        """The prefix of this writer's journal files (opening the journal if need be), for the recorder."""
+        return self._journal.open() if self._journal is not None else None
+
+    def shipped(self, written: int, rejected: int) -> None:
+        """The recorder's report: this many journaled rows were written, this many rejected."""
+        self._written += written
+        self._rejected += rejected
+        self._shipping = max(0, self._shipping - written - rejected)
 
     async def start(self) -> None:
         """Replay the journals of dead writers (with a journal), then launch the background flush task.
@@ -250,7 +250,7 @@ class RecordWriter:
         try:
             done, rows = await replay_orphans(journal.directory, journal.prefix, self._write_replayed)
         except OSError as exc:  # an unreadable folder: retrying every interval would not help
-            log.warning("request records: journal folder not readable (%s), replay stopped", _describe(exc))
+            log.warning("request records: journal folder not readable (%s), replay stopped", describe(exc))
             return True
         except Exception:  # a replay must never stop the gateway from starting
             log.exception("request records: unexpected error while replaying the journal")
@@ -270,7 +270,7 @@ class RecordWriter:
                 return False
         return True
 
-    def _settle(self, outcome: _Outcome, requeue: bool = True) -> None:
+    def _settle(self, outcome: Outcome, requeue: bool = True) -> None:
         self._written += outcome.written
         if outcome.rejected:
             self._rejected += len(outcome.rejected)
@@ -286,7 +286,7 @@ class RecordWriter:
             # Only the class: database messages and bound parameters can contain customer identifiers.
             log.warning(
                 "request records: write failed (%s), %d records kept for retry",
-                _describe(outcome.error),
+                describe(outcome.error),
                 self.pending if requeue else len(outcome.unwritten),
             )
             self._failing = True
@@ -294,52 +294,12 @@ class RecordWriter:
             self._failing = False
             log.warning("request records: database writable again, %d records pending", self.pending)
 
-    def _write(self, batch: list[_Item]) -> _Outcome:
-        """In a worker thread: check rows, insert them in one statement, isolate bad rows on a row error."""
-        outcome = _Outcome()
-        rows: list[dict[str, Any]] = []
-        items: list[_Item] = []
-        for item in batch:
-            try:
-                rows.append(to_row(item[0], item[1]))
-                items.append((rows[-1], item[1], item[2]))
-            except RowRejected as exc:
-                outcome.rejected.append(str(exc))
-        if not rows:
-            return outcome
-        try:
-            self._execute(rows)
-            outcome.written = len(rows)
-        except _ROW_ERRORS:
-            self._write_one_by_one(items, outcome)
-        except Exception as exc:
-            outcome.error = exc
-            outcome.unwritten = items
-        return outcome
-
-    def _write_one_by_one(self, items: list[_Item], outcome: _Outcome) -> None:
-        for i, (row, _submitted_at, _segment) in enumerate(items):
-            try:
-                self._execute([row])
-                outcome.written += 1
-            except _ROW_ERRORS as exc:
-                outcome.rejected.append(f"refused by the database ({_describe(exc)})")
-            except Exception as exc:
-                outcome.error = exc
-                outcome.unwritten = items[i:]
-                return
-
-    def _execute(self, rows: list[dict[str, Any]]) -> None:
-        with self._engine.begin() as conn:
-            conn.execute(self._insert, rows)
+    def _write(self, batch: list[_Item]) -> Outcome:
+        """In a worker thread."""
+        return self._inserter.write(batch)
 
 
 async def _wait(event: asyncio.Event, timeout: float) -> None:
     with contextlib.suppress(TimeoutError):
         async with asyncio.timeout(timeout):
             await event.wait()
-
-
-def _describe(exc: BaseException) -> str:
-    orig = getattr(exc, "orig", None)
-    return f"{type(exc).__name__}/{type(orig).__name__}" if orig is not None else type(exc).__name__

@@ -136,8 +136,29 @@ class GatewayProcess:
         return self.proc.returncode
 
     def kill(self) -> int | None:
-        """SIGKILL: the process dies at once, as in a crash or an OOM kill."""
+        """SIGKILL: the process dies at once, as in a crash or an OOM kill. Its children (the recorder)
+        live on, as they do when the kernel's OOM killer picks the gateway."""
         return self.stop(signal.SIGKILL, timeout=10.0)
+
+    def children(self) -> list[int]:
+        """Pids of the processes this gateway started (its recorder), from ``/proc``."""
+        if self.proc is None:
+            return []
+        found = []
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                with contextlib.suppress(OSError, IndexError), open(f"/proc/{entry}/stat") as f:
+                    # The command name is in parentheses and may hold spaces: the ppid follows the last ')'.
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) == self.proc.pid:
+                        found.append(int(entry))
+        return found
+
+    def kill_all(self) -> int | None:
+        """SIGKILL the gateway and its children at once, as when its container or machine is killed."""
+        for pid in self.children():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        return self.kill()
 
     def output(self, tail: int = 8000) -> str:
         """The last ``tail`` characters the process printed (stdout and stderr)."""

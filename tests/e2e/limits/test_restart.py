@@ -2,11 +2,13 @@
 
 SIGTERM: the graceful shutdown finishes requests in flight and writes what the record writer still holds.
 SIGKILL: nothing runs at exit, so records must already be on disk: the writer's journal
-(``database.journal_dir``), which the next gateway started on the same folder replays into the database.
+(``database.journal_dir``). The gateway's recorder process ships it when the gateway alone was killed (an
+OOM kill); when both died (the container was killed) the next gateway started on the folder replays it.
 """
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 from typing import Any
@@ -93,14 +95,27 @@ def test_when_a_gateway_gets_sigterm_under_load_then_every_served_request_has_it
     check_every_served_request_is_recorded(postgres_url, key["id"], served)
 
 
-def test_when_a_gateway_is_killed_under_load_then_the_next_one_replays_its_journal(
+def test_when_a_gateway_is_killed_under_load_then_its_recorder_ships_every_record(emulator, postgres_url, redis_url):
+    # A long interval: the recorder has shipped nearly nothing when the gateway dies.
+    cfg = config(emulator, database_url=postgres_url, redis_url=redis_url, database={"flush_interval": 5.0})
+    with gateways(cfg) as (gw,):
+        key = create_key(gw, limits={"budget_daily_usd": 100.0})
+        (recorder,) = gw.children()
+        served = run_until_signal(gw, key["key"], gw.kill)
+        eventually(lambda: len(records(postgres_url, key["id"])) >= len(served), timeout=10, interval=0.1)
+        check_every_served_request_is_recorded(postgres_url, key["id"], served)
+        # Its work done, the recorder leaves.
+        assert eventually(lambda: not os.path.exists(f"/proc/{recorder}"), timeout=10, interval=0.1)
+
+
+def test_when_a_gateway_and_its_recorder_are_killed_under_load_then_the_next_one_replays_its_journal(
     emulator, postgres_url, redis_url, tmp_path
 ):
     journal = {"journal_dir": str(tmp_path / "journal"), "flush_interval": 5.0}
     cfg = config(emulator, database_url=postgres_url, redis_url=redis_url, database=journal)
     with gateways(cfg) as (gw,):
         key = create_key(gw, limits={"budget_daily_usd": 100.0})
-        served = run_until_signal(gw, key["key"], gw.kill)
+        served = run_until_signal(gw, key["key"], gw.kill_all)
     # The premise: the kill lost records that only the journal still holds.
     assert len(records(postgres_url, key["id"])) < len(served)
     with gateways(cfg):

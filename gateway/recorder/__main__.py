@@ -1,0 +1,3 @@
+from gateway.recorder.main import main
+
+main()
