@@ -72,31 +72,42 @@ def start_thin_proxy(procs: Processes, *, cpu: int, port: int, upstream_url: str
     return child
 
 
-def litellm_missing() -> str | None:
-    """Why the LiteLLM proxy cannot run from this interpreter, or ``None`` when it can."""
+def litellm_command(given: str | None) -> Path:
+    """The ``litellm`` proxy command: ``given`` (one installed in a virtual environment of its own, so its
+    pins do not move this one's packages), else the one beside this interpreter."""
+    return Path(given) if given else BIN / "litellm"
+
+
+def litellm_missing(command: Path) -> str | None:
+    """Why the LiteLLM proxy cannot run, or ``None`` when it can."""
+    if not command.exists():
+        return f"no litellm command at {command}"
+    if command.parent != BIN:
+        return None  # its own environment: it brought its proxy extra with it
     if importlib.util.find_spec("litellm") is None:
         return "litellm is not installed"
     # The proxy's extra dependencies; litellm itself imports without them.
     for module in ("backoff", "apscheduler", "fastapi", "uvicorn"):
         if importlib.util.find_spec(module) is None:
             return f"litellm's proxy extra is missing ({module})"
-    if not (BIN / "litellm").exists():
-        return f"no litellm command in {BIN}"
     return None
 
 
-def litellm_version() -> str | None:
+def litellm_version(command: Path) -> str | None:
+    """The version of the litellm package behind ``command`` (its own environment's python asks)."""
+    python = command.parent / "python"
     out = subprocess.run(
-        [sys.executable, "-c", "import importlib.metadata as m; print(m.version('litellm'))"],
+        [str(python if python.exists() else sys.executable), "-c",
+         "import importlib.metadata as m; print(m.version('litellm'))"],
         capture_output=True,
         text=True,
         timeout=30,
-    )
+    )  # fmt: skip
     return out.stdout.strip() or None
 
 
 def start_litellm(
-    procs: Processes, *, cpu: int, port: int, upstream_url: str, model: str, timeout: float = 180
+    procs: Processes, command: Path, *, cpu: int, port: int, upstream_url: str, model: str, timeout: float = 180
 ) -> Child:
     """``litellm --config ... --num_workers 1``, the emulator as an ``openai/<model>`` deployment."""
     config = procs.log_dir / "litellm.yaml"
@@ -112,7 +123,7 @@ def start_litellm(
         "general_settings": {"dangerously_permit_weak_or_unset_master_key": True},
     }
     config.write_text(yaml.safe_dump(settings, sort_keys=False))
-    cmd = [str(BIN / "litellm"), "--config", str(config), "--host", "127.0.0.1", "--port", str(port)]
+    cmd = [str(command), "--config", str(config), "--host", "127.0.0.1", "--port", str(port)]
     cmd += ["--num_workers", "1"]
     # The price map ships with litellm; without this it tries to download it at startup.
     env = _clean_env(LITELLM_LOCAL_MODEL_COST_MAP="True", LITELLM_LOG="ERROR")

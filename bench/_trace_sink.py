@@ -2,8 +2,10 @@
 
 Run as ``python bench/_trace_sink.py --fd N`` on a listening socket the parent bound (so the port is known
 before it starts). ``GET /stats`` answers ``{"exports", "spans", "bytes"}``; ``GET /health`` answers 200.
-Spans are counted by decoding the body (OTLP's protobuf or JSON encoding), so the figure proves the gateway
-really exported them.
+Spans are counted in the body (OTLP's protobuf encoding is decoded; in the JSON encoding each span is the one
+object with a ``"spanId"`` key), so the figure proves the gateway really exported them. The sink shares its
+core with the load client and the emulator: decoding a megabyte of JSON a second there showed up in the
+gateway's p99 at concurrency 1, which is why JSON bodies are counted, not parsed.
 """
 
 from __future__ import annotations
@@ -32,12 +34,7 @@ def make_app() -> web.Application:
         stats["exports"] += 1
         stats["bytes"] += len(body)
         if request.content_type == "application/json":  # OTLP/HTTP's JSON encoding
-            message = orjson.loads(body)
-            stats["spans"] += sum(
-                len(scope.get("spans", []))
-                for resource in message.get("resourceSpans", [])
-                for scope in resource.get("scopeSpans", [])
-            )
+            stats["spans"] += body.count(b'"spanId"')
             return web.Response(body=b"{}", content_type="application/json")
         if ExportTraceServiceRequest is not None and request.content_type == "application/x-protobuf":
             message = ExportTraceServiceRequest()

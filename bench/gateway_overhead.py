@@ -43,7 +43,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--warmup", type=int, default=300, help="requests before each target's latency points")
     p.add_argument("--connections", type=int, default=32, help="connections at saturation (default 32)")
     p.add_argument("--output-tokens", type=int, default=16, help="tokens in every emulated answer")
-    p.add_argument("--litellm", action="store_true", help="also measure a LiteLLM proxy (one worker)")
+    p.add_argument(
+        "--litellm",
+        nargs="?",
+        const="",
+        metavar="LITELLM_BIN",
+        help="also measure a LiteLLM proxy (one worker); LITELLM_BIN: its command in a venv of its own "
+        "(default: the litellm beside this interpreter, which needs the proxy extra)",
+    )
     p.add_argument(
         "--no-thin-proxy", action="store_true", help="skip the calibration point (a featureless raw-ASGI proxy)"
     )
@@ -168,7 +175,7 @@ def run(args: argparse.Namespace) -> dict:
                 "interlock, keys + Redis limits + budget, records in SQLite",
                 lambda: bench.interlock("interlock_limits", upstream, limits_db, sink_port, extra, auth),
             )
-        if args.litellm:
+        if args.litellm is not None:
             targets["litellm"] = ("litellm proxy", lambda: bench.litellm(upstream))
         rounds: dict[str, list[dict]] = {name: [] for name in targets}
         for index in range(max(1, args.rounds)):
@@ -208,6 +215,7 @@ def _say(text: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    args.litellm_bin = args.litellm or None
     try:
         report = run(args)
     except StartupError as exc:

@@ -2,8 +2,10 @@
 
 ``RecorderProcess`` runs ``python -m gateway.recorder`` (``main.py``) as a child of this gateway process.
 On the request path it costs one list append per span (``add_span``); a task moves the spans into the
-child's stdin every ``span_interval`` as one write. If the child falls behind or is gone, spans beyond
-``max_buffered`` bytes are dropped and counted: traces must never cost requests. Request records do not
+child's stdin every ``span_interval`` as one write. The child runs at idle priority, so under full load it
+reads nothing until the load eases: up to ``max_buffered`` bytes wait here meanwhile (64 MiB: about 15 s of
+one saturated core's spans); beyond that spans are dropped and counted, because traces must never cost
+requests. Request records do not
 pass through here at all: they are in the journal on disk, which the child reads.
 """
 
@@ -34,7 +36,7 @@ class RecorderProcess:
         on_progress: Callable[[int, int], None] | None = None,
         *,
         span_interval: float = 0.25,
-        max_buffered: int = 16 * 1024 * 1024,
+        max_buffered: int = 64 * 1024 * 1024,
         restart_delay: float = 1.0,
     ) -> None:
         self.settings = settings

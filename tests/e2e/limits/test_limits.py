@@ -11,12 +11,15 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import openai
 import pytest
 import redis
 
 from tests.e2e.limits.conftest import (
+    OUTPUT_TOKENS,
     TPOT_MS,
+    admin,
     chat_body,
     completion_body,
     config,
@@ -144,3 +147,44 @@ def test_when_redis_loses_its_data_then_budgets_are_rebuilt_from_the_database(
     # A key that spent nothing is unaffected by the rebuild.
     fresh = create_key(gw, limits={"budget_daily_usd": 0.01})["key"]
     assert post(gw, fresh, chat_body("priced")).status_code == 200
+
+
+def test_when_keys_share_a_team_then_the_teams_limit_counts_all_of_them_and_the_refusal_names_the_team(gw):
+    team = admin(gw, "POST", "/teams", {"name": f"team-{uuid.uuid4().hex[:6]}", "limits": {"rpm": 3}}, expect=201)
+    first = create_key(gw, team=team["name"], limits={"rpm": 100})["key"]
+    second = create_key(gw, team=team["name"])["key"]
+    assert [post(gw, k, chat_body()).status_code for k in (first, second, first)] == [200, 200, 200]
+    refused = post(gw, second, chat_body())
+    assert refused.status_code == 429
+    message = refused.json()["error"]["message"]
+    assert f"team {team['id']!r}" in message and "requests per minute (RPM)" in message and "limit 3" in message
+    assert 1 <= int(refused.headers["retry-after"]) <= 60
+
+
+def test_when_a_stream_ends_then_its_real_tokens_replace_the_reservation(gw):
+    key = create_key(gw, limits={"tpm": 10_000})["key"]
+    # 10 prompt tokens and max_tokens 200 reserve 210; the emulator writes OUTPUT_TOKENS (64) and stops.
+    with httpx.stream(
+        "POST",
+        f"{gw.url}/v1/completions",
+        json={**completion_body(10, max_tokens=200), "stream": True},
+        headers={"authorization": f"Bearer {key}"},
+        timeout=30,
+    ) as r:
+        assert r.status_code == 200
+        assert r.headers["x-ratelimit-remaining-tokens"] == str(10_000 - 210)
+        body = b"".join(r.iter_bytes())
+    assert body.rstrip().endswith(b"data: [DONE]")
+    used = 10 + OUTPUT_TOKENS
+    calls = 0
+
+    def settled() -> bool:
+        """One more request that reserves exactly what it uses (10 prompt + 1 output tokens): do its
+        headers count the stream's real tokens (not its reservation of 210) and every such request?"""
+        nonlocal calls
+        calls += 1
+        r = post(gw, key, completion_body(10), route="completions")
+        return int(r.headers["x-ratelimit-remaining-tokens"]) == 10_000 - used - 11 * calls
+
+    # Settlement runs when the stream has ended, off the response path: a moment later at most.
+    assert eventually(settled, timeout=5)
