@@ -128,6 +128,11 @@ def test_when_the_k8s_gateway_config_is_loaded_with_its_secret_env_then_it_is_va
     assert urls == pods
     served = next(a.split("=", 1)[1] for a in _containers(vllm)[0]["args"] if a.startswith("--served-model-name"))
     assert {d.model for m in settings.models for d in m.deployments if d.kind == "vllm"} == {served}
+    # The record journal must be writable under a read-only root: on a volume of the pod's own.
+    assert container["securityContext"]["readOnlyRootFilesystem"]
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"] if not m.get("readOnly")}
+    volumes = {v["name"]: v for v in gateway["spec"]["template"]["spec"]["volumes"]}
+    assert "emptyDir" in volumes[mounts[settings.database.journal_dir]]
 
 
 @pytest.mark.parametrize("name", ["interlock-gateway", "interlock-migrate"])
