@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -80,10 +84,11 @@ def alembic_config(url: str | None = None) -> Config:
 
 
 def migrate(url: str) -> None:
-    """Bring the database at ``url`` to the newest schema (``alembic upgrade head``); a no-op when current."""
+    """Bring the database at ``url`` to the newest schema (``alembic upgrade head``); a no-op when current.
+    Safe to run from several processes at once (gateway workers and replicas all migrate at startup)."""
     engine = make_engine(url)
     try:
-        with engine.connect() as conn:
+        with _sqlite_file_lock(engine.url), engine.connect() as conn:
             if conn.dialect.name == "postgresql":
                 # Held until commit: a second replica waits, then finds nothing left to do.
                 lock = sa.text("SELECT pg_advisory_xact_lock(CAST(:k AS bigint))")
@@ -94,6 +99,23 @@ def migrate(url: str) -> None:
             conn.commit()
     finally:
         engine.dispose()
+
+
+@contextlib.contextmanager
+def _sqlite_file_lock(url: URL) -> Iterator[None]:
+    """SQLite has no advisory locks: ``interlock serve --workers 2`` on a new file had both workers create
+    ``alembic_version`` and one fail. An exclusive ``flock`` on a file beside the database serialises them.
+    The lock file stays: deleting it while another process waits on it would let a third one in."""
+    path = url.database if url.get_backend_name() == "sqlite" else None
+    if not path or path == ":memory:" or path.startswith("file:"):
+        yield
+        return
+    fd = os.open(f"{path}.migrate-lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def head_revision() -> str:

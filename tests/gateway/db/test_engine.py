@@ -106,15 +106,14 @@ def test_when_url_is_plain_postgresql_then_psycopg_3_serves_it(postgres_url):
     engine.dispose()
 
 
-@pytest.mark.postgres
-def test_when_replicas_migrate_at_once_then_both_succeed(postgres_url):
+def test_when_replicas_migrate_at_once_then_all_succeed(db_url):
     start = threading.Barrier(3)
     errors: list[BaseException] = []
 
     def run() -> None:
         start.wait()
         try:
-            migrate(postgres_url)
+            migrate(db_url)
         except BaseException as exc:
             errors.append(exc)
 
@@ -124,7 +123,7 @@ def test_when_replicas_migrate_at_once_then_both_succeed(postgres_url):
     for t in threads:
         t.join()
     assert errors == []
-    engine = make_engine(postgres_url)
+    engine = make_engine(db_url)
     assert current_revision(engine) == head_revision()
     engine.dispose()
 
