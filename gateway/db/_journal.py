@@ -123,12 +123,7 @@ class Journal:
     def sync(self, seg: Segment) -> None:
         """In a worker thread: fsync a sealed segment and the folder entry naming it, then close it."""
         try:
-            os.fsync(seg.fd)  # type: ignore[arg-type]
-            dir_fd = os.open(self.directory, os.O_RDONLY | os.O_CLOEXEC)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
+            make_durable(seg.fd, self.directory)  # type: ignore[arg-type]
         except OSError as exc:
             self.errors += 1
             log.warning("request records: journal fsync failed (%s)", _describe(exc))
@@ -229,6 +224,16 @@ def _own_prefix(directory: Path) -> tuple[str, int]:
             return prefix, fd
         os.close(fd)
     raise OSError(errno.EAGAIN, "could not take a journal lock")
+
+
+def make_durable(fd: int, directory: Path) -> None:
+    """fsync a segment's data and the folder entry naming it (``journal_fsync``). Raises ``OSError``."""
+    os.fsync(fd)
+    dir_fd = os.open(directory, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
 
 
 def take_lock(fd: int, path: Path) -> bool:

@@ -34,8 +34,6 @@ from gateway.db.models import RequestRecord
 
 log = logging.getLogger(__name__)
 
-_Item = Item  # (record as submitted, time.time() at submit, its journal segment)
-
 
 class RecordWriter:
     """Writes ``RequestRecord`` rows in batches; see the module docstring.
@@ -70,7 +68,7 @@ class RecordWriter:
         self._interval = flush_interval
         self._max_pending = max_pending
         self._close_timeout = close_timeout
-        self._queue: deque[_Item] = deque()
+        self._queue: deque[Item] = deque()
         self._in_flight = 0
         self._written = self._dropped = self._rejected = self._errors = 0
         self._wake = asyncio.Event()
@@ -181,7 +179,7 @@ class RecordWriter:
                 batch = [self._queue.popleft() for _ in range(min(self._batch_size, len(self._queue)))]
                 self._in_flight = len(batch)
                 try:
-                    outcome = await asyncio.to_thread(self._write, batch)
+                    outcome = await asyncio.to_thread(self._inserter.write, batch)
                 except BaseException:
                     # Cancelled, or a bug outside the database calls: keep the rows all the same (a
                     # write that still lands in its thread is harmless, duplicates are ignored).
@@ -264,7 +262,7 @@ class RecordWriter:
     async def _write_replayed(self, records: list[tuple[Any, float]]) -> bool:
         for start in range(0, len(records), self._batch_size):
             batch = [(record, at, None) for record, at in records[start : start + self._batch_size]]
-            outcome = await asyncio.to_thread(self._write, batch)
+            outcome = await asyncio.to_thread(self._inserter.write, batch)
             self._settle(outcome, requeue=False)
             if outcome.error is not None:
                 return False
@@ -293,10 +291,6 @@ class RecordWriter:
         elif self._failing and outcome.written:
             self._failing = False
             log.warning("request records: database writable again, %d records pending", self.pending)
-
-    def _write(self, batch: list[_Item]) -> Outcome:
-        """In a worker thread."""
-        return self._inserter.write(batch)
 
 
 async def _wait(event: asyncio.Event, timeout: float) -> None:

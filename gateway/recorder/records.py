@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 
 from gateway.db._insert import Inserter, describe
-from gateway.db._journal import take_lock
+from gateway.db._journal import make_durable, take_lock
 from gateway.db._replay import read_segment
 
 log = logging.getLogger("interlock.recorder")
@@ -112,11 +112,6 @@ def _fsync(path: Path) -> None:
     """Make a sealed segment (and its name) durable before its rows are written: see ``journal_fsync``."""
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     try:
-        os.fsync(fd)
+        make_durable(fd, path.parent)
     finally:
         os.close(fd)
-    dir_fd = os.open(path.parent, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)

@@ -22,9 +22,11 @@ async def writer(engine: Engine, tmp_path):
     await w.close()
 
 
-def shipper_for(engine: Engine, writer: RecordWriter, tmp_path, batch_size: int = 500) -> JournalShipper:
+def shipper_for(
+    engine: Engine, writer: RecordWriter, tmp_path, batch_size: int = 500, fsync: bool = False
+) -> JournalShipper:
     return JournalShipper(
-        tmp_path / "journal", writer.journal_prefix, Inserter(engine), batch_size=batch_size, fsync=False
+        tmp_path / "journal", writer.journal_prefix, Inserter(engine), batch_size=batch_size, fsync=fsync
     )
 
 
@@ -43,10 +45,11 @@ async def test_when_the_gateway_writes_then_only_sealed_segments_are_shipped(eng
     assert writer.pending == 1 and writer.written == 2
 
 
+@pytest.mark.parametrize("fsync", [False, True])
 async def test_when_the_gateway_lets_go_then_everything_is_shipped_and_the_folder_is_left_empty(
-    engine, writer, tmp_path
+    engine, writer, tmp_path, fsync
 ):
-    shipper = shipper_for(engine, writer, tmp_path)
+    shipper = shipper_for(engine, writer, tmp_path, fsync=fsync)
     for i in range(5):
         writer.submit(record(f"r{i}"))
     assert shipper.ship() is False
