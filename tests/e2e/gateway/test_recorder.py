@@ -108,13 +108,36 @@ def test_when_the_recorder_dies_then_the_gateway_restarts_it_and_no_record_is_lo
     assert "interlock_recorder_up 1.0" in httpx.get(url + "/metrics").text
 
 
-def test_when_the_gateway_stops_then_its_recorder_ships_the_rest_and_exits(fresh, sqlite_url, tmp_path):
+def test_when_the_gateway_stops_then_its_recorder_ships_the_rest_and_exits(fresh, sqlite_url, tmp_path, collector):
     journal = tmp_path / "journal"
     settings = {"url": sqlite_url, "flush_interval": 30, "journal_dir": str(journal)}
-    with running_gateway(models=[model("m", fresh[0].url)], database=settings) as (url, app):
+    observability = {"otlp_endpoint": collector}
+    with running_gateway(models=[model("m", fresh[0].url)], database=settings, observability=observability) as (
+        url,
+        app,
+    ):
         recorder = app.gateway.recorder
         ids = {chat(url) for _ in range(4)}
         assert rows(sqlite_url, 0) == []  # a long interval: nothing shipped yet
     assert {r["id"] for r in rows(sqlite_url, 4)} == ids
+    # The last spans reach the recorder after the journal is released: it waits for them before leaving.
+    assert len(spans()) == 8
     assert not recorder.running and recorder.restarts == 0
     assert list(journal.iterdir()) == []
+
+
+async def test_when_the_recorder_is_closed_then_spans_not_yet_pumped_still_reach_the_collector(collector):
+    from gateway.recorder import RecorderProcess
+    from observability import SERVER, Tracing
+
+    # A pump interval longer than the test: only the hand-off at close can deliver them.
+    recorder = RecorderProcess({"otlp_endpoint": collector, "service_name": "svc"}, span_interval=3600)
+    await recorder.start()
+    assert await recorder.wait_ready(30)
+    tracing = Tracing("svc", otlp_endpoint=collector)
+    tracing.send_to(recorder.add_span)
+    for name in ("a", "b", "c"):
+        tracing.start_span(name, SERVER, {"gen_ai.request.model": "m"}).end()
+    await recorder.aclose()
+    assert sorted(s["name"] for s in spans()) == ["a", "b", "c"]
+    assert not recorder.running and recorder.totals["spans"] == 3
