@@ -69,7 +69,8 @@ class GatewayMetrics:
         )
         self.recorder_up = Gauge(
             "interlock_recorder_up",
-            "1 when this gateway process's recorder (records to SQL, spans to OTLP) runs; absent in thread mode.",
+            "1 when this gateway process's recorder (records to SQL, spans to OTLP) runs; 0 while it restarts, "
+            "and always 0 with observability.recorder: thread.",
             registry=r,
         )
         self.spans_dropped = Gauge(

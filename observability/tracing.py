@@ -134,7 +134,11 @@ class Tracing:
     def send_to(self, ship: Callable[[bytes], None]) -> None:
         """From now on hand every ended span, OTLP/JSON-encoded, to ``ship`` instead of this process's export
         thread: the gateway passes them to its recorder process, which posts them to the collector."""
-        self._sink = _Encoder(ship)
+
+        def sink(span: Span) -> None:
+            ship(encode_span(span))
+
+        self._sink = sink
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Export everything recorded so far (tests, shutdown)."""
@@ -150,16 +154,6 @@ class Tracing:
 
 def _discard(span: Span) -> None:
     pass
-
-
-class _Encoder:
-    __slots__ = ("ship",)
-
-    def __init__(self, ship: Callable[[bytes], None]) -> None:
-        self.ship = ship
-
-    def __call__(self, span: Span) -> None:
-        self.ship(encode_span(span))
 
 
 def parent_from_traceparent(value: str | None) -> RemoteParent | None:
