@@ -17,22 +17,43 @@ import orjson
 from gateway.errors import InvalidRequest
 from gateway.types import RequestContext, Route
 
+#: vLLM's default ``max_logprobs``: the most alternatives per token a request may ask for.
+MAX_LOGPROBS = 20
 _ROLES = frozenset({"system", "user", "assistant", "tool", "function", "developer"})
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
-# field -> (accepted types, minimum, maximum); bool is excluded from numbers explicitly below.
+# field -> (accepted types, minimum, maximum), the ranges vLLM's protocol.py and SamplingParams enforce (so a
+# request fails here, naming the field, rather than upstream); bool is excluded from numbers explicitly below.
+_INT64 = 2**63
 _NUMBERS: dict[str, tuple[tuple[type, ...], float | None, float | None]] = {
     "temperature": ((int, float), 0, 2),
     "top_p": ((int, float), 0, 1),
     "top_k": ((int,), -1, None),
     "n": ((int,), 1, 128),
-    "max_tokens": ((int,), 0, None),
-    "max_completion_tokens": ((int,), 0, None),
-    "seed": ((int,), None, None),
+    # vLLM refuses max_tokens < 1 ("max_tokens must be at least 1").
+    "max_tokens": ((int,), 1, None),
+    "max_completion_tokens": ((int,), 1, None),
+    "seed": ((int,), -_INT64, _INT64 - 1),
     "presence_penalty": ((int, float), -2, 2),
     "frequency_penalty": ((int, float), -2, 2),
-    "logprobs": ((bool, int), None, None),
-    "top_logprobs": ((int,), 0, 20),
+    "top_logprobs": ((int,), 0, MAX_LOGPROBS),
+}
+# ``logprobs`` is a switch in chat and a count of alternatives in completions, capped like vLLM's max_logprobs.
+_LOGPROBS: dict[str, tuple[tuple[type, ...], float | None, float | None]] = {
+    "chat": ((bool,), None, None),
+    "completions": ((int,), 0, MAX_LOGPROBS),
+}
+#: Content part type -> the field that carries its payload and that field's JSON types (vLLM's parsers).
+_PARTS: dict[str, tuple[str, tuple[type, ...]]] = {
+    "text": ("text", (str,)),
+    "input_text": ("text", (str,)),
+    "refusal": ("refusal", (str,)),
+    "image_url": ("image_url", (dict, str)),
+    "input_image": ("image_url", (dict, str)),
+    "input_audio": ("input_audio", (dict,)),
+    "audio_url": ("audio_url", (dict, str)),
+    "video_url": ("video_url", (dict, str)),
+    "file": ("file", (dict,)),
 }
 
 
@@ -68,17 +89,35 @@ def _check_messages(messages: Any) -> None:
         if not isinstance(m, dict):
             raise InvalidRequest(f"'messages[{i}]' must be an object.", param=f"messages[{i}]")
         role = m.get("role")
-        if role not in _ROLES:
+        if not isinstance(role, str) or role not in _ROLES:  # a list or object is unhashable: check type first
             raise InvalidRequest(
                 f"'messages[{i}].role' must be one of {sorted(_ROLES)}, got {role!r}.",
                 param=f"messages[{i}].role",
             )
         content = m.get("content")
-        if content is not None and not isinstance(content, (str, list)):
+        if isinstance(content, list):
+            _check_parts(content, i)
+        elif content is not None and not isinstance(content, str):
             raise InvalidRequest(
                 f"'messages[{i}].content' must be a string or an array of content parts.",
                 param=f"messages[{i}].content",
             )
+
+
+def _check_parts(parts: list, i: int) -> None:
+    """Each part an object with a known ``type`` and its payload: a malformed part made vLLM answer 500."""
+    for j, part in enumerate(parts):
+        where = f"messages[{i}].content[{j}]"
+        kind = part.get("type") if isinstance(part, dict) else None
+        spec = _PARTS.get(kind) if isinstance(kind, str) else None
+        if spec is None:
+            raise InvalidRequest(
+                f"'{where}' must be an object with a 'type' among {sorted(_PARTS)}.", param=f"{where}.type"
+            )
+        field, types = spec
+        if not isinstance(part.get(field), types):
+            kind_name = "a string" if types == (str,) else "an object"
+            raise InvalidRequest(f"'{where}.{field}' must be {kind_name}.", param=f"{where}.{field}")
 
 
 def _check_prompt(prompt: Any) -> None:
@@ -102,19 +141,25 @@ def _check_input(value: Any) -> None:
         raise InvalidRequest("'input' must be a string or a non-empty array.", param="input")
 
 
-def _check_numbers(body: dict[str, Any]) -> None:
+def _check_numbers(body: dict[str, Any], route: str) -> None:
     for name, (types, lo, hi) in _NUMBERS.items():
-        v = body.get(name)
-        if v is None:
-            continue
-        if (isinstance(v, bool) and bool not in types) or not isinstance(v, types):
-            kind = "an integer" if types == (int,) else "a number"
-            raise InvalidRequest(f"'{name}' must be {kind}, got {orjson.dumps(v).decode()}.", param=name)
-        if isinstance(v, bool):
-            continue
-        if (lo is not None and v < lo) or (hi is not None and v > hi):
-            bounds = f"at least {lo}" if hi is None else f"between {lo} and {hi}"
-            raise InvalidRequest(f"'{name}' must be {bounds}, got {v}.", param=name)
+        _check_number(body, name, types, lo, hi)
+    if route in _LOGPROBS:
+        _check_number(body, "logprobs", *_LOGPROBS[route])
+
+
+def _check_number(body: dict[str, Any], name: str, types: tuple[type, ...], lo: float | None, hi: float | None) -> None:
+    v = body.get(name)
+    if v is None:
+        return
+    if (isinstance(v, bool) and bool not in types) or not isinstance(v, types):
+        kind = {(int,): "an integer", (bool,): "true or false"}.get(types, "a number")
+        raise InvalidRequest(f"'{name}' must be {kind}, got {orjson.dumps(v).decode()}.", param=name)
+    if isinstance(v, bool):
+        return
+    if (lo is not None and v < lo) or (hi is not None and v > hi):
+        bounds = f"at least {lo}" if hi is None else f"between {lo} and {hi}"
+        raise InvalidRequest(f"'{name}' must be {bounds}, got {v}.", param=name)
 
 
 def build_context(route: Route, body: dict[str, Any], request_id: str, session_id: str | None) -> RequestContext:
@@ -145,7 +190,7 @@ def build_context(route: Route, body: dict[str, Any], request_id: str, session_i
     rf = body.get("response_format")
     if rf is not None and not (isinstance(rf, dict) and isinstance(rf.get("type"), str)):
         raise InvalidRequest("'response_format' must be an object with a 'type'.", param="response_format")
-    _check_numbers(body)
+    _check_numbers(body, route)
     return RequestContext(
         request_id=request_id,
         route=route,

@@ -27,6 +27,43 @@ CHAT = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
         ("chat", {**CHAT, "max_tokens": 1.5}, "max_tokens"),
         ("chat", {**CHAT, "max_tokens": True}, "max_tokens"),
         ("chat", {**CHAT, "response_format": "json"}, "response_format"),
+        ("chat", {"model": "m", "messages": [{"role": ["user"], "content": "x"}]}, "messages[0].role"),
+        ("chat", {"model": "m", "messages": [{"role": {"a": 1}, "content": "x"}]}, "messages[0].role"),
+        ("chat", {"model": "m", "messages": [{"role": "user", "content": [1.5]}]}, "messages[0].content[0].type"),
+        (
+            "chat",
+            {"model": "m", "messages": [{"role": "user", "content": [{"text": "x"}]}]},
+            "messages[0].content[0].type",
+        ),
+        (
+            "chat",
+            {"model": "m", "messages": [{"role": "user", "content": [{"type": ["text"]}]}]},
+            "messages[0].content[0].type",
+        ),
+        (
+            "chat",
+            {"model": "m", "messages": [{"role": "user", "content": [{"type": "text"}]}]},
+            "messages[0].content[0].text",
+        ),
+        (
+            "chat",
+            {"model": "m", "messages": [{"role": "user", "content": [{"type": "text", "text": 1.5}]}]},
+            "messages[0].content[0].text",
+        ),
+        (
+            "chat",
+            {"model": "m", "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": 3}]}]},
+            "messages[0].content[0].image_url",
+        ),
+        ("chat", {**CHAT, "max_tokens": 0}, "max_tokens"),
+        ("chat", {**CHAT, "max_completion_tokens": 0}, "max_completion_tokens"),
+        ("chat", {**CHAT, "logprobs": 5}, "logprobs"),
+        ("chat", {**CHAT, "top_logprobs": 21}, "top_logprobs"),
+        ("chat", {**CHAT, "seed": 2**63}, "seed"),
+        ("completions", {"model": "m", "prompt": "hi", "logprobs": 2**63}, "logprobs"),
+        ("completions", {"model": "m", "prompt": "hi", "logprobs": 21}, "logprobs"),
+        ("completions", {"model": "m", "prompt": "hi", "logprobs": -1}, "logprobs"),
+        ("completions", {"model": "m", "prompt": "hi", "logprobs": True}, "logprobs"),
         ("completions", {"model": "m"}, "prompt"),
         ("completions", {"model": "m", "prompt": [1, "a"]}, "prompt"),
         ("embeddings", {"model": "m", "input": []}, "input"),
@@ -42,7 +79,16 @@ def test_when_a_field_is_wrong_then_the_error_names_it(route, body, param):
     ("route", "body"),
     [
         ("chat", {**CHAT, "temperature": 0, "top_k": 5, "seed": 1, "logprobs": True, "guided_json": {}}),
-        ("completions", {"model": "m", "prompt": "hi"}),
+        ("completions", {"model": "m", "prompt": "hi", "logprobs": 20, "max_tokens": 1}),
+        (
+            "chat",
+            {
+                "model": "m",
+                "messages": [
+                    {"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "image_url", "image_url": {}}]}
+                ],
+            },
+        ),
         ("completions", {"model": "m", "prompt": [1, 2, 3]}),
         ("completions", {"model": "m", "prompt": [[1, 2], [3]]}),
         ("embeddings", {"model": "m", "input": ["a", "b"], "stream": True}),
