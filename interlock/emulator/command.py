@@ -32,6 +32,7 @@ def _check_fault(ctx: click.Context, param: click.Parameter, value: tuple[str, .
 @click.option("--ttft-ms", default=0.0, show_default=True, type=float, help="Time to first token.")
 @click.option("--tpot-ms", default=0.0, show_default=True, type=float, help="Time per output token.")
 @click.option("--output-tokens", default=16, show_default=True, type=int, help="Natural output length.")
+@click.option("--max-logprobs", default=20, show_default=True, type=int, help="Most logprobs per token.")
 @click.option("--embedding-dim", default=384, show_default=True, type=int)
 @click.option("--fault", "faults", multiple=True, callback=_check_fault, help="Fault kind for --fault-rate.")
 @click.option("--fault-rate", default=0.0, show_default=True, type=click.FloatRange(0.0, 1.0))

@@ -42,6 +42,8 @@ class EmulatorOptions:
     """Time per output token after the first. 0 sends all tokens without sleeping."""
     output_tokens: int = 16
     """Tokens the model "wants" to say before its end-of-sequence; ``max_tokens`` below it gives ``length``."""
+    max_logprobs: int = 20
+    """Most alternatives per token a request may ask for (vLLM's ``--max-logprobs``); more is a 400."""
     embedding_dim: int = 384
     """Length of ``/v1/embeddings`` vectors; a request's ``dimensions`` may ask for fewer."""
     faults: list[str] = field(default_factory=list)

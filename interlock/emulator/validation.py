@@ -99,6 +99,15 @@ def _sampling(body: dict, schema: str, out: GenerationRequest) -> None:
         out.continuous_usage = out.include_usage and bool(options.get("continuous_usage_stats"))
 
 
+def _cap_logprobs(requested: int | None, options: EmulatorOptions) -> None:
+    """vLLM refuses more alternatives than ``max_logprobs``; unchecked, ``logprobs: 2**63`` built a list that
+    long for every token (the emulator hung and grew to 4 GB)."""
+    if requested is not None and requested > options.max_logprobs:
+        raise VLLMError(
+            f"Requested sample logprobs of {requested}, which is greater than max allowed: {options.max_logprobs}"
+        )
+
+
 def _limit(requested: int | None, prompt: int, options: EmulatorOptions, *, allow_zero: bool = False) -> int:
     if requested is not None and requested < (0 if allow_zero else 1):
         raise VLLMError(f"max_tokens must be at least 1, got {requested}.")
@@ -138,6 +147,7 @@ def parse_chat(body: dict, options: EmulatorOptions) -> GenerationRequest:
             "when using `top_logprobs`, `logprobs` must be set to true.", param="top_logprobs"
         )
     out.logprobs = (top if top and top > 0 else 0) if want_logprobs else None
+    _cap_logprobs(out.logprobs, options)
     out.model = resolve_model(body, options)
     user = [m for m in messages if m.get("role") == "user"] or messages
     out.sources = [content_text(user[-1].get("content")) if user else ""]
@@ -175,6 +185,7 @@ def parse_completion(body: dict, options: EmulatorOptions) -> GenerationRequest:
     logprobs = _field(body, "logprobs", int, None, schema)
     if logprobs is not None and logprobs < 0:
         raise request_validation_error("`logprobs` must be a positive value.", param="logprobs")
+    _cap_logprobs(logprobs, options)
     out.logprobs = logprobs
     out.model = resolve_model(body, options)
     if body.get("suffix") is not None:

@@ -244,6 +244,25 @@ def test_when_the_body_is_invalid_then_400_with_vllms_error_body(emu, body, para
     assert error["type"] in ("Bad Request", "BadRequestError")
 
 
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/v1/completions", {"prompt": "hi", "logprobs": 2**63 - 1}),
+        ("/v1/completions", {"prompt": "hi", "logprobs": 21}),
+        ("/v1/chat/completions", {"messages": MSG, "logprobs": True, "top_logprobs": 2**40}),
+    ],
+)
+def test_when_more_logprobs_than_max_logprobs_are_asked_then_400_not_a_hang(emu, path, body):
+    response = post(emu, path, body)
+    assert response.status_code == 400
+    assert "greater than max allowed: 20" in response.json()["error"]["message"]
+
+
+def test_when_logprobs_are_within_max_logprobs_then_each_token_has_that_many(emu):
+    choice = post(emu, "/v1/completions", {"prompt": "hi", "logprobs": 20, "max_tokens": 2}).json()["choices"][0]
+    assert [len(top) for top in choice["logprobs"]["top_logprobs"]] == [20, 20]
+
+
 def test_when_the_content_type_is_not_json_then_400(emu):
     response = httpx.post(emu.url + "/v1/chat/completions", content=b"{}", headers={"content-type": "text/plain"})
     assert response.status_code == 400
