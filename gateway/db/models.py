@@ -32,10 +32,13 @@ class RequestRecord(SQLModel, table=True):
     __table_args__ = (
         Index("ix_request_records_key_id_created_at", "key_id", "created_at"),
         Index("ix_request_records_team_id_created_at", "team_id", "created_at"),
+        Index("ix_request_records_client_request_id", "client_request_id"),
     )
 
     id: str = Field(primary_key=True)
-    """The request id (``x-request-id``)."""
+    """Our request id (``x-interlock-request-id``): made by the gateway, unpredictable, never the client's."""
+    client_request_id: str | None = None
+    """The client's ``x-request-id`` when it sent one: searchable (indexed), not unique (clients repeat ids)."""
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False, index=True))
     """When the request arrived, timezone-aware UTC."""
     key_id: str | None = None

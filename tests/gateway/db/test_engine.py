@@ -17,7 +17,7 @@ from tests.support.servers import free_port
 COLUMNS = {
     "id", "created_at", "key_id", "team_id", "model", "served_model", "upstream", "route", "stream",
     "status", "error_type", "prompt_tokens", "completion_tokens", "latency_ms", "ttft_ms", "tpot_ms",
-    "cost_usd", "attempts",
+    "cost_usd", "attempts", "client_request_id", "trace_id", "prompt_version", "details",
 }  # fmt: skip
 
 
@@ -38,6 +38,7 @@ def test_when_migrated_then_request_records_has_every_column_and_index(db_url):
         "ix_request_records_created_at": ["created_at"],
         "ix_request_records_key_id_created_at": ["key_id", "created_at"],
         "ix_request_records_team_id_created_at": ["team_id", "created_at"],
+        "ix_request_records_client_request_id": ["client_request_id"],
     }
     assert current_revision(engine) == head_revision()
     engine.dispose()
@@ -49,7 +50,7 @@ def test_when_migrated_twice_then_the_second_run_changes_nothing(db_url):
     with engine.begin() as conn:
         conn.execute(sa.text("INSERT INTO request_records VALUES "
                              "('r1', CURRENT_TIMESTAMP, NULL, NULL, 'm', NULL, NULL, 'chat', false, 200,"
-                             " NULL, 0, 0, 1.0, NULL, NULL, 0.5, 1)"))  # fmt: skip
+                             " NULL, 0, 0, 1.0, NULL, NULL, 0.5, 1, NULL, NULL, NULL, NULL)"))  # fmt: skip
     migrate(db_url)
     assert set(stored(engine)) == {"r1"}
     assert current_revision(engine) == head_revision()

@@ -20,7 +20,7 @@ async def test_when_dicts_and_records_are_submitted_then_every_column_reads_back
         "key_id": "key-1", "team_id": "team-1", "model": "llama", "served_model": "llama-backup",
         "upstream": "gpu-2", "route": "completions", "stream": True, "status": 503,
         "error_type": "upstream_error", "prompt_tokens": 12, "completion_tokens": 34, "latency_ms": 56.5,
-        "ttft_ms": 7.25, "tpot_ms": 1.5, "cost_usd": 0.0125, "attempts": 3,
+        "ttft_ms": 7.25, "tpot_ms": 1.5, "cost_usd": 0.0125, "attempts": 3, "client_request_id": "client-7",
     }  # fmt: skip
     writer.submit(full)
     writer.submit(record("req-minimal"))
