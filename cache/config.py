@@ -1,0 +1,80 @@
+"""The ``cache`` sections: one per model (who may share an entry, TTLs, thresholds) and one process-wide
+(where entries live). Validated at startup and by the admin API; a bad value names its field."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Scope = Literal["key", "team", "user", "global"]
+SCOPES: tuple[str, ...] = ("key", "team", "user", "global")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ExactCacheConfig(_Section):
+    enabled: bool = True
+    ttl: int = Field(3600, ge=1, le=30 * 86400)
+    """Seconds an exact entry lives."""
+
+
+class SemanticCacheConfig(_Section):
+    enabled: bool = False
+    """Off unless asked for: a semantic hit serves an answer to a question that was worded differently."""
+    ttl: int = Field(3600, ge=1, le=30 * 86400)
+    """Seconds a semantic entry lives."""
+    threshold: float | None = Field(None, ge=0.5, le=1.0)
+    """Cosine similarity a cached query needs to be served (after verification). Unset: the tuned default
+    (``cache.semantic.DEFAULT_THRESHOLD``, see the README for how it was chosen)."""
+    verify: bool = True
+    """Veto near hits whose numbers, negations, names, dates or comparison words differ. Turn off only to
+    measure."""
+
+
+class CacheabilityConfig(_Section):
+    rules: bool = True
+    """Refuse user-specific ("my order") and time-sensitive ("weather now") queries by pattern."""
+    classifier: bool = True
+    """Also ask the small trained classifier (``cache/_classifier.py``) about the same two classes."""
+    classifier_threshold: float = Field(0.5, gt=0, lt=1)
+    """Probability above which the classifier calls a query uncacheable."""
+    cache_sampled: bool = False
+    """Cache answers to requests with ``temperature`` > 0 too (they would differ on every call)."""
+
+
+class ModelCacheConfig(_Section):
+    """``models[].cache``: which caches apply to a model and who may share their entries."""
+
+    scope: Scope = "key"
+    """Who may share an entry: ``key`` (default), ``team``, ``user`` (the request's OpenAI ``user`` field;
+    requests without it are not cached) or ``global`` (everyone: an explicit opt-in)."""
+    exact: ExactCacheConfig = Field(default_factory=ExactCacheConfig)
+    semantic: SemanticCacheConfig = Field(default_factory=SemanticCacheConfig)
+    cacheability: CacheabilityConfig = Field(default_factory=CacheabilityConfig)
+
+
+class CacheSettings(_Section):
+    """The process-wide ``cache`` section: where entries are kept."""
+
+    exact_backend: Literal["auto", "memory", "redis"] = "auto"
+    """``auto``: Redis when ``redis.url`` is set, else in process. Redis entries are shared by replicas and
+    evicted as the server's ``maxmemory-policy`` says (use ``allkeys-lru`` or ``volatile-ttl``)."""
+    memory_max_entries: int = Field(10_000, ge=1)
+    """Bound of the in-process exact cache (least recently used entries go first)."""
+    memory_max_bytes: int = Field(64 * 1024 * 1024, ge=1024)
+    """Bound on the answer bytes the in-process exact cache holds."""
+    semantic_backend: Literal["memory", "pgvector"] = "memory"
+    """``memory``: numpy brute force per partition in this process; ``pgvector``: a PostgreSQL table shared
+    by every replica (needs the ``vector`` extension)."""
+    postgres_url: str | None = None
+    """``postgresql://user@host:5432/db`` for ``pgvector``."""
+    semantic_max_entries: int = Field(50_000, ge=1)
+    """Bound of the in-process semantic index (oldest entries go first)."""
+    timeout: float = Field(0.25, gt=0)
+    """Seconds a cache lookup or store may take before it counts as a miss (a cache that is down never fails
+    a request)."""
+    log_interval: float = Field(60.0, gt=0)
+    """A failing cache backend is logged at most once per this many seconds."""

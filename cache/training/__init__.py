@@ -1,0 +1,1 @@
+"""Offline training of the cacheability classifier (not imported by the gateway)."""
