@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 
 class _Section(BaseModel):
@@ -34,6 +35,13 @@ class DeploymentConfig(_Section):
     litellm_params: dict[str, Any] = Field(default_factory=dict)
     """Extra keyword arguments for ``litellm.acompletion`` (``api_base``, ``aws_region_name``, ...)."""
 
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, url: str | None) -> str | None:
+        # Checked whole here, where the error can name the field: a URL that only fails when its upstream is
+        # built would stop startup with a traceback, or stop every replica from applying an admin change.
+        return None if url is None else check_url(url)
+
     @model_validator(mode="after")
     def _check(self) -> DeploymentConfig:
         if self.kind in ("vllm", "openai") and not self.url:
@@ -46,6 +54,31 @@ class DeploymentConfig(_Section):
         if self.name is None:
             self.name = self.url or self.model
         return self
+
+
+def check_url(url: str) -> str:
+    """``url`` if it is an absolute ``http(s)://host[:port][/path]`` URL; ``ValueError`` saying what is wrong."""
+    if url != url.strip() or any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url):
+        raise ValueError("the URL must not contain spaces or control characters")
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:  # an unclosed "[" of an IPv6 host
+        raise ValueError(f"not a valid URL ({exc})") from None
+    if parts.scheme not in ("http", "https"):
+        raise ValueError("the URL must start with http:// or https://")
+    if not parts.hostname:
+        raise ValueError("the URL has no host")
+    try:
+        port = parts.port  # parsed lazily: an out-of-range or non-numeric port raises only here
+    except ValueError:
+        port = -1
+    if port is not None and not 1 <= port <= 65535:
+        raise ValueError("the port must be a number from 1 to 65535")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError("the URL must not carry credentials: put the key in api_key")
+    if parts.query or parts.fragment or url.endswith(("?", "#")):
+        raise ValueError("the URL must not have a query or fragment")
+    return url
 
 
 class PricingConfig(_Section):

@@ -329,6 +329,9 @@ class Gateway:
         models = {p.name: p.healthy_count() for p in self.table.all()}  # type: ignore[union-attr]
         checks: dict[str, Any] = {"database": db_ok, "models": models}
         ok = db_ok and all(n > 0 for n in models.values())
+        rejected = self._rejected_models()
+        if rejected:  # informative: the valid models are served; these wait for an admin to fix them
+            checks["rejected_models"] = rejected
         if self.limiter is not None and self.limiter.enabled:
             checks["redis"] = self.limiter.status()
             ok = ok and (self.limiter.healthy or self.settings.redis.failure_policy == "open")
@@ -337,8 +340,15 @@ class Gateway:
         self._refresh_gauges()
         return ok, checks
 
+    def _rejected_models(self) -> dict[str, str]:
+        """Models left out of the table: stored configs that do not validate, upstreams that cannot be built."""
+        rejected = dict(self.access.model_errors) if self.access is not None else {}
+        rejected.update(self.table.errors)  # type: ignore[union-attr]
+        return rejected
+
     def _refresh_gauges(self) -> None:
         m = self.metrics
+        m.models_rejected.set(len(self._rejected_models()))
         for p in self.table.all():  # type: ignore[union-attr]
             for d in p.deployments:
                 m.healthy.labels(p.name, d.name).set(1 if d.refresh() else 0)

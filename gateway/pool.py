@@ -87,27 +87,41 @@ class ModelTable:
         self.health = health
         self.load_factor = load_factor
         self.pools: dict[str, ModelPool] = {}
+        #: Models left out of the last ``apply`` because an upstream could not be built: ``{name: problem}``.
+        self.errors: dict[str, str] = {}
 
     def _router(self, kind: str) -> Router:
         cls = ROUTERS[kind]
         return cls(self.load_factor) if kind == "prefix_affinity" else cls()
 
     def apply(self, models: list[ModelConfig]) -> None:
-        """Build pools for ``models``, keeping deployments (and routers) whose configuration is unchanged."""
+        """Build pools for ``models``, keeping deployments (and routers) whose configuration is unchanged.
+
+        A model whose upstream cannot be built (a litellm deployment without litellm installed, say) is left
+        out and named in ``errors``: one bad model must not stop the others from being served or updated.
+        """
         old = self.pools
         new: dict[str, ModelPool] = {}
+        errors: dict[str, str] = {}
         for m in models:
-            prev = old.get(m.name)
-            kept = {(d.name, d.config.model_dump_json()): d for d in prev.deployments} if prev else {}
-            deployments = []
-            for dc in m.deployments:
-                d = kept.get((dc.name, dc.model_dump_json()))
-                if d is None:
-                    d = Deployment(m.name, dc, build_upstream(dc, m.name, self.http, self.timeouts), self.health)
-                deployments.append(d)
-            router = prev.router if prev and prev.config.routing == m.routing else self._router(m.routing)
-            new[m.name] = ModelPool(m, deployments, router)
+            try:
+                new[m.name] = self._pool(m, old.get(m.name))
+            except Exception as exc:
+                errors[m.name] = f"{type(exc).__name__}: {exc}"
+                log.error("model %r is not served: its deployments cannot be built: %s", m.name, errors[m.name])
         self.pools = new  # one assignment: requests already routed keep their pool objects
+        self.errors = errors
+
+    def _pool(self, m: ModelConfig, prev: ModelPool | None) -> ModelPool:
+        kept = {(d.name, d.config.model_dump_json()): d for d in prev.deployments} if prev else {}
+        deployments = []
+        for dc in m.deployments:
+            d = kept.get((dc.name, dc.model_dump_json()))
+            if d is None:
+                d = Deployment(m.name, dc, build_upstream(dc, m.name, self.http, self.timeouts), self.health)
+            deployments.append(d)
+        router = prev.router if prev and prev.config.routing == m.routing else self._router(m.routing)
+        return ModelPool(m, deployments, router)
 
     def get(self, name: str) -> ModelPool | None:
         return self.pools.get(name)

@@ -77,6 +77,11 @@ class GatewayMetrics:
             "interlock_spans_dropped", "Spans dropped: the collector was down or export fell behind.", registry=r
         )
         self.redis_up = Gauge("interlock_redis_up", "1 when Redis answers (limits and budgets).", registry=r)
+        self.models_rejected = Gauge(
+            "interlock_models_rejected",
+            "Models not served because their stored configuration is invalid (named in /ready).",
+            registry=r,
+        )
         self._request_children: dict[tuple, tuple] = {}
         self._count_children: dict[tuple, Any] = {}
         self._upstream_children: dict[tuple, Any] = {}

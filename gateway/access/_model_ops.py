@@ -47,7 +47,9 @@ def set_model(s: Session, yaml_models: Sequence[ModelConfig], name: str, config:
 
 def delete_model(s: Session, yaml_models: Sequence[ModelConfig], name: str) -> None:
     """Remove a model from the effective list (a YAML model stays removed until set again)."""
-    get_model(s, yaml_models, name)
+    stored = s.get(ModelOverride, name)
+    if stored is None or stored.deleted:  # a stored row that no longer validates can still be deleted
+        get_model(s, yaml_models, name)
     overrides = _overrides(s)
     overrides[name] = (name, None, True)
     models, _ = effective_models(yaml_models, overrides.values())

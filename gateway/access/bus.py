@@ -143,8 +143,7 @@ class ConfigBus:
             if version < change.version:
                 return  # not confirmed by our database: another deployment's message on a shared channel
             if change.version == self._applied + 1 and change.kind != "all":
-                for handler in self._handlers:
-                    await handler(change)
+                await self._run_handlers(change)
                 self._applied = change.version
             else:  # a gap: some change was missed
                 await self._reload_all(version)
@@ -152,9 +151,20 @@ class ConfigBus:
     async def _reload_all(self, version: int) -> None:
         # Read the version before the data: data newer than the version is harmless (it is reloaded
         # again at the next bump), data older than it would be a missed change.
-        for handler in self._handlers:
-            await handler(None)
+        await self._run_handlers(None)
         self._applied = version
+
+    async def _run_handlers(self, change: Change | None) -> None:
+        """Every handler runs even when one fails (keys must not wait on a model problem); the first error is
+        raised afterwards so the version is not marked applied and the next check reloads everything."""
+        first: Exception | None = None
+        for handler in self._handlers:
+            try:
+                await handler(change)
+            except Exception as exc:
+                first = first or exc
+        if first is not None:
+            raise first
 
     async def _poll(self) -> None:
         while True:

@@ -2,6 +2,11 @@
 
 An override replaces the YAML model of its name wholesale (or adds a new model); a deleted override
 removes it. The result is checked like the settings file: unique names, fallbacks that exist.
+
+A stored override that no longer validates (written before a check existed, or by hand) is skipped, not
+fatal: the model falls back to its YAML entry, if any, and the problem is reported through ``errors``.
+Raising instead would stop every replica from applying this and every later change, and stop a
+gateway from starting at all.
 """
 
 from __future__ import annotations
@@ -9,19 +14,22 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from pydantic import BaseModel, SecretStr
+from pydantic import BaseModel, SecretStr, ValidationError
 
 from gateway.config import ModelConfig
 from gateway.errors import InvalidRequest
 
 
 def effective_models(
-    yaml_models: Sequence[ModelConfig], overrides: Iterable[tuple[str, dict[str, Any] | None, bool]]
+    yaml_models: Sequence[ModelConfig],
+    overrides: Iterable[tuple[str, dict[str, Any] | None, bool]],
+    errors: dict[str, str] | None = None,
 ) -> tuple[list[ModelConfig], dict[str, str]]:
     """Overlay ``(name, config, deleted)`` overrides on the YAML models.
 
     Returns the models in a stable order (YAML order, then added models by name) and each one's
-    source (``yaml`` or ``override``).
+    source (``yaml`` or ``override``). Overrides that do not validate are skipped; ``errors``, when
+    given, receives ``{name: what is wrong}`` for each.
     """
     merged: dict[str, ModelConfig] = {m.name: m for m in yaml_models}
     source = dict.fromkeys(merged, "yaml")
@@ -30,9 +38,25 @@ def effective_models(
             merged.pop(name, None)
             source.pop(name, None)
         else:
-            merged[name] = ModelConfig.model_validate(config)
+            try:
+                merged[name] = ModelConfig.model_validate(config)
+            except (ValidationError, TypeError, ValueError) as exc:
+                if errors is not None:
+                    errors[name] = describe_invalid(exc)
+                continue
             source[name] = "override"
     return list(merged.values()), source
+
+
+def describe_invalid(exc: Exception) -> str:
+    """What is wrong, naming the fields but never echoing values (a stored config may hold an api_key)."""
+    if not isinstance(exc, ValidationError):
+        return f"invalid stored configuration ({type(exc).__name__})"
+    problems = []
+    for err in exc.errors(include_input=False, include_url=False):
+        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        problems.append(f"{loc}: {err['msg']}")
+    return "; ".join(problems)
 
 
 def check_fallbacks(models: Sequence[ModelConfig]) -> None:

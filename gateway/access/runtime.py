@@ -8,6 +8,7 @@ registers ``on_models_changed`` to swap its model table, and mounts the admin ap
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 
 import sqlalchemy as sa
@@ -20,6 +21,8 @@ from gateway.access.store import AccessStore
 from gateway.config import ModelConfig
 
 ModelsCallback = Callable[[list[ModelConfig]], Awaitable[None]]
+
+log = logging.getLogger(__name__)
 
 
 class AccessRuntime:
@@ -41,6 +44,8 @@ class AccessRuntime:
         self.bus.subscribe(self._apply_models)
         self._models: list[ModelConfig] = list(yaml_models)
         self._callbacks: list[ModelsCallback] = []
+        #: Stored model overrides left out because they do not validate: ``{name: problem}``.
+        self.model_errors: dict[str, str] = {}
 
     @property
     def models(self) -> list[ModelConfig]:
@@ -65,7 +70,12 @@ class AccessRuntime:
     async def _apply_models(self, change: Change | None) -> None:
         if change is not None and change.kind not in ("model", "all"):
             return
-        models = await asyncio.to_thread(self.store.load_models)
+        errors: dict[str, str] = {}
+        models = await asyncio.to_thread(self.store.load_models, errors)
+        if errors != self.model_errors:
+            for name, problem in errors.items():
+                log.error("model %r: stored configuration is invalid and is not served: %s", name, problem)
+            self.model_errors = errors
         if models == self._models:
             return
         for callback in self._callbacks:

@@ -178,11 +178,14 @@ class AccessStore:
             teams = list(s.exec(select(Team).where(col(Team.id).in_(wanted))).all()) if wanted else []
             return teams, list(keys.values())
 
-    def load_models(self) -> list[ModelConfig]:
-        """The effective model list: YAML models overlaid by the stored overrides."""
+    def load_models(self, errors: dict[str, str] | None = None) -> list[ModelConfig]:
+        """The effective model list: YAML models overlaid by the stored overrides.
+
+        Stored overrides that do not validate are left out; ``errors`` receives ``{name: problem}``.
+        """
         with Session(self.engine) as s:
             rows = [(r.name, r.config, r.deleted) for r in s.exec(select(ModelOverride)).all()]
-        return effective_models(self.yaml_models, rows)[0]
+        return effective_models(self.yaml_models, rows, errors)[0]
 
     # -- plumbing ------------------------------------------------------------------------------
     async def _read(self, op: Callable[[Session], T]) -> T:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from tests.e2e.gateway.conftest import client
 from tests.support.gateway import model
@@ -47,3 +48,14 @@ def test_when_an_admin_change_is_invalid_then_it_is_refused_naming_the_field(fre
     assert r.status_code == 400
     assert "url" in r.json()["error"]["message"]
     assert httpx.get(url + "/admin/models", headers={"Authorization": "Bearer wrong"}).status_code == 401
+
+
+@pytest.mark.parametrize("bad_url", ["http://127.0.0.1:99999", "http://[::1", "ftp://127.0.0.1:8000", "http://"])
+def test_when_a_deployment_url_is_invalid_then_the_change_is_a_400_naming_the_field(fresh, gateway, bad_url):
+    url, _ = gateway(models=[model("m", fresh[0].url)], access={"admin_tokens": {"admin-token-for-tests": "admin"}})
+    body = {"name": "bad", "deployments": [{"kind": "vllm", "url": bad_url}]}
+    r = httpx.put(url + "/admin/models/bad", json=body, headers=ADMIN)
+    assert r.status_code == 400, r.text
+    assert r.json()["error"]["param"] == "deployments[0].url"
+    assert httpx.get(url + "/admin/models/bad", headers=ADMIN).status_code == 404
+    assert client(url).chat.completions.create(model="m", messages=[{"role": "user", "content": "x"}]).choices
