@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Scope = Literal["key", "team", "user", "global"]
 SCOPES: tuple[str, ...] = ("key", "team", "user", "global")
@@ -78,3 +78,9 @@ class CacheSettings(_Section):
     a request)."""
     log_interval: float = Field(60.0, gt=0)
     """A failing cache backend is logged at most once per this many seconds."""
+
+    @model_validator(mode="after")
+    def _check(self) -> CacheSettings:
+        if self.semantic_backend == "pgvector" and not self.postgres_url:
+            raise ValueError("postgres_url is required when semantic_backend is pgvector")
+        return self

@@ -94,7 +94,8 @@ class StreamAssembler:
             if choice.get("finish_reason"):
                 self.finish = choice["finish_reason"]
 
-    def body(self) -> bytes | None:
+    def body(self, usage: dict | None = None) -> bytes | None:
+        """The complete answer; ``usage`` fills in when the client's stream carried none (it did not ask)."""
         if not self.ok or self.base is None or self.finish is None:
             return None
         text = "".join(self.content)
@@ -106,6 +107,6 @@ class StreamAssembler:
             choice = {"index": 0, "text": text, "finish_reason": self.finish}
             kind = "text_completion"
         obj = {**self.base, "object": kind, "choices": [choice]}
-        if self.usage is not None:
-            obj["usage"] = self.usage
+        if (self.usage or usage) is not None:
+            obj["usage"] = self.usage or usage
         return orjson.dumps(obj)

@@ -7,6 +7,8 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from cache.config import ModelCacheConfig
+
 
 class _Section(BaseModel):
     # A typo in the YAML must stop startup with the key's name, not be silently ignored.
@@ -98,6 +100,8 @@ class ModelConfig(_Section):
     routing: Literal["prefix_affinity", "least_outstanding"] = "prefix_affinity"
     """How to pick a replica; see ``router.balancing``."""
     pricing: PricingConfig = Field(default_factory=PricingConfig)
+    cache: ModelCacheConfig | None = None
+    """Exact and semantic caches for this model (``cache.config.ModelCacheConfig``); unset: no cache."""
 
     @model_validator(mode="after")
     def _unique(self) -> ModelConfig:

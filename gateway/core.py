@@ -51,6 +51,7 @@ class Gateway:
         self.limiter = None  # gateway.limits limiter, when Redis is configured
         self.pricing = None
         self.embeddings = None  # embeddings.EmbeddingService, built once by the first component that needs it
+        self.cache = None  # gateway.cache_step.CacheStep, when a model has a cache section
         self._handler: Handler | None = None
         self._background: set[asyncio.Task] = set()
         self._health: HealthMonitor | None = None
@@ -73,6 +74,11 @@ class Gateway:
         steps: list[Step] = [AuthenticateStep(self.access.authenticator, self.table), self._resolve_model]
         if self.limiter.enabled:
             steps.append(AdmitStep(self.limiter))
+        if any(m.cache is not None for m in self.access.models):  # else nothing of the cache on the request path
+            from gateway.cache_step import start_cache
+
+            self.cache = start_cache(self)
+            steps.append(self.cache)
         self._handler = build([*steps, *self.extra_steps], self._dispatch)
         if self.recorder is not None:  # started early, so its start overlapped ours
             await self.recorder.wait_ready(30.0)
@@ -158,6 +164,8 @@ class Gateway:
             await self.writer.close()  # releases the journal: the recorder ships the rest and exits
         if self.recorder is not None:
             await self.recorder.aclose()
+        if self.cache is not None:
+            await self.cache.aclose()
         if self.http is not None:
             await self.http.aclose()
         if self.embeddings is not None:

@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from cache.config import CacheSettings
 from embeddings.config import EmbeddingConfig
 from gateway.access.config import AccessConfig
 from gateway.config import (
@@ -93,6 +94,8 @@ class Settings(BaseSettings):
     access: AccessConfig = Field(default_factory=AccessConfig)
     embeddings: EmbeddingConfig = Field(default_factory=EmbeddingConfig)
     """The one embedding model of the AI layer (guards, intent router, semantic cache)."""
+    cache: CacheSettings = Field(default_factory=CacheSettings)
+    """Where cached answers live (per-model switches are ``models[].cache``)."""
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Settings:

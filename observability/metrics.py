@@ -76,7 +76,14 @@ class GatewayMetrics:
         self.spans_dropped = Gauge(
             "interlock_spans_dropped", "Spans dropped: the collector was down or export fell behind.", registry=r
         )
-        self.redis_up = Gauge("interlock_redis_up", "1 when Redis answers (limits and budgets).", registry=r)
+        # Registered by the first ``set_redis_up``: a gateway without Redis has no Redis to be up or down, and a
+        # 1 (or 0) there would tell a dashboard something false; absent is what ``absent()`` alerts can test.
+        self.redis_up = Gauge(
+            "interlock_redis_up",
+            "1 when the configured Redis answers (limits and budgets); absent without Redis.",
+            registry=None,
+        )
+        self._redis_registered = False
         self.models_rejected = Gauge(
             "interlock_models_rejected",
             "Models not served because their stored configuration is invalid (named in /ready).",
@@ -85,6 +92,13 @@ class GatewayMetrics:
         self._request_children: dict[tuple, tuple] = {}
         self._count_children: dict[tuple, Any] = {}
         self._upstream_children: dict[tuple, Any] = {}
+
+    def set_redis_up(self, up: bool) -> None:
+        """Report Redis reachability; call only when Redis is configured (the gauge appears on the first call)."""
+        if not self._redis_registered:
+            self.registry.register(self.redis_up)
+            self._redis_registered = True
+        self.redis_up.set(1 if up else 0)
 
     # -- cached children: ``labels()`` hashes and locks on every call, 8% of the gateway's profile --------------
 

@@ -122,6 +122,10 @@ class GatewayApp:
             auth = headers.get(b"authorization")
             if auth is not None:
                 ctx.authorization = auth.decode("latin-1")
+            cache_control, cache_switch = headers.get(b"cache-control"), headers.get(b"x-interlock-cache")
+            if cache_control is not None or cache_switch is not None:  # the client's opt-outs of the cache step
+                ctx.notes["cache_request"] = ((cache_control or b"").decode("latin-1").lower(),
+                                              (cache_switch or b"").decode("latin-1"))  # fmt: skip
             tp = headers.get(b"traceparent")
             if tp is not None:
                 ctx.notes["otel_parent"] = parent_from_traceparent(tp.decode("latin-1"))
@@ -319,7 +323,9 @@ def _build_admin(app: GatewayApp):
     from services.admin.app import create_admin_app
 
     gateway = app.gateway
-    return create_admin_app(lambda: gateway.access)
+    admin = create_admin_app(lambda: gateway.access)
+    admin.state.cache = lambda: gateway.cache  # DELETE /admin/cache invalidates this gateway's cache
+    return admin
 
 
 def create_app(config_path: str | None = None, **overrides: Any) -> GatewayApp:
