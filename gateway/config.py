@@ -158,3 +158,6 @@ class ServerConfig(_Section):
     port: int = Field(8000, ge=1, le=65535)
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024)
     """Bodies above this get a 413 before they are parsed."""
+    max_header_bytes: int = Field(32 * 1024, ge=1024)
+    """Request headers (names and values, all together) above this get a 431. The HTTP server has no limit of
+    its own, so a client could otherwise make every replica hold megabytes of headers per request."""

@@ -364,8 +364,8 @@ class Gateway:
         if self.writer is not None:
             m.records_pending.set(self.writer.pending)
             m.records_dropped.set(self.writer.dropped)
-        if self.limiter is not None:
-            m.redis_up.set(1 if self.limiter.healthy else 0)
+        if self.limiter is not None and self.limiter.enabled:
+            m.set_redis_up(self.limiter.healthy)
         dropped = self.tracing.dropped
         if self.recorder is not None:
             m.recorder_up.set(1 if self.recorder.running else 0)

@@ -5,6 +5,7 @@
     │   ├── InvalidRequest              400 invalid_request_error (bad JSON, missing/wrong field)
     │   ├── UnsupportedMediaType        415
     │   ├── PayloadTooLarge             413
+    │   ├── HeadersTooLarge             431 request headers above server.max_header_bytes
     │   ├── NotFound                    404 (unknown route)
     │   ├── MethodNotAllowed            405
     │   ├── ModelNotFound               404 model_not_found (the SDK raises NotFoundError)
@@ -15,14 +16,14 @@
     ├── UpstreamError                   something behind us failed
     │   ├── UpstreamUnavailable         503 no healthy deployment / circuit open / connect refused
     │   ├── UpstreamTimeout             504
-    │   ├── UpstreamHTTPError           the upstream's own status and body (retry_after when sent)
+    │   ├── UpstreamHTTPError           the upstream's status and message in our type/code (retry_after when sent)
     │   └── UpstreamProtocolError       502 the upstream answered garbage
     ├── ServiceUnavailable              503 a dependency of ours (Redis, database) is down and policy is fail-closed
     └── ConfigError                     bad configuration: stops startup, names the key
 
 Status codes are chosen for the ``openai`` SDK class they become (openai/_exceptions.py):
 400 BadRequestError, 401 AuthenticationError, 403 PermissionDeniedError, 404 NotFoundError,
-413/415 APIStatusError, 429 RateLimitError, >=500 InternalServerError.
+413/415/431 APIStatusError, 429 RateLimitError, >=500 InternalServerError.
 """
 
 from __future__ import annotations
@@ -78,6 +79,11 @@ class UnsupportedMediaType(RequestError):
 class PayloadTooLarge(RequestError):
     status = 413
     code = "payload_too_large"
+
+
+class HeadersTooLarge(RequestError):
+    status = 431
+    code = "request_header_fields_too_large"
 
 
 class NotFound(RequestError):
@@ -147,8 +153,10 @@ class UpstreamHTTPError(UpstreamError):
 
     def __init__(self, status: int, body: bytes, *, retry_after: float | None = None) -> None:
         message, err_type, code, param = _parse_error_body(body, status)
-        super().__init__(message, status=status, code=code, param=param)
-        self.type = err_type
+        # Ours, not the upstream's shape: vLLM sends ``"type": "BadRequestError", "code": 400``. Clients match on
+        # OpenAI's types and string codes, so only the message (and param) pass through as the upstream sent them.
+        super().__init__(message, status=status, code=_openai_code(code), param=param)
+        self.type = _openai_type(status, err_type, code)
         self.upstream_body = body
         self.retry_after = retry_after
         # 429 and 5xx may pass; other 4xx are the caller's fault and will fail the same way again.
@@ -179,7 +187,7 @@ def _parse_error_body(body: bytes, status: int) -> tuple[str, str, str | None, s
             return (
                 err["message"],
                 str(err.get("type") or "upstream_error"),
-                None if code is None else str(code),
+                str(code) if isinstance(code, (str, int)) and not isinstance(code, bool) else None,
                 err.get("param") if isinstance(err.get("param"), str) else None,
             )
         if isinstance(data, dict) and isinstance(data.get("detail"), str):  # FastAPI-style servers
@@ -188,3 +196,22 @@ def _parse_error_body(body: bytes, status: int) -> tuple[str, str, str | None, s
         pass
     text = body[:200].decode("utf-8", "replace").strip() or "no body"
     return f"upstream returned HTTP {status}: {text}", "upstream_error", None, None
+
+
+#: The ``type`` OpenAI sends with each 4xx status; other 4xx are ``invalid_request_error`` too.
+_TYPES_4XX = {401: "authentication_error", 403: "permission_error", 429: "rate_limit_error"}
+
+
+def _openai_type(status: int, upstream_type: str, upstream_code: str | None) -> str:
+    if status == 429 and "insufficient_quota" in (upstream_type, upstream_code):
+        return "insufficient_quota"  # a provider's quota, which the SDK user handles differently from a 429
+    if 400 <= status < 500:
+        return _TYPES_4XX.get(status, "invalid_request_error")
+    return UpstreamError.type
+
+
+def _openai_code(code: str | None) -> str | None:
+    """A string code as OpenAI sends (``model_not_found``); a number (vLLM repeats the status) becomes null."""
+    if code is None or code.lstrip("-").isdigit():
+        return None
+    return code

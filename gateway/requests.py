@@ -19,6 +19,8 @@ from gateway.types import RequestContext, Route
 
 #: vLLM's default ``max_logprobs``: the most alternatives per token a request may ask for.
 MAX_LOGPROBS = 20
+#: Longest model name accepted (Hugging Face repo ids are at most 96 characters, plus the owner).
+MAX_MODEL_NAME = 256
 _ROLES = frozenset({"system", "user", "assistant", "tool", "function", "developer"})
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
@@ -166,6 +168,8 @@ def build_context(route: Route, body: dict[str, Any], request_id: str, session_i
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise InvalidRequest("'model' is required and must be a non-empty string.", param="model")
+    if len(model) > MAX_MODEL_NAME:  # the record keeps the name asked for, even an unknown one: keep it bounded
+        raise InvalidRequest(f"'model' must be at most {MAX_MODEL_NAME} characters long.", param="model")
     if route == "chat":
         _check_messages(body.get("messages"))
     elif route == "completions":

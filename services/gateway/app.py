@@ -17,7 +17,9 @@ import orjson
 
 from gateway.core import Gateway
 from gateway.errors import (
+    HeadersTooLarge,
     InterlockError,
+    InvalidRequest,
     MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
@@ -38,6 +40,14 @@ _MODEL_ROUTES = {
     "/chat/completions": "chat",
     "/completions": "completions",
     "/embeddings": "embeddings",
+}
+#: Plain routes and the methods they answer: any other method gets a 405 with this ``Allow`` header.
+_PLAIN_METHODS = {
+    "/health": "GET, HEAD",
+    "/ready": "GET, HEAD",
+    "/v1/models": "GET",
+    "/models": "GET",
+    "/metrics": "GET",
 }
 _JSON = b"application/json"
 _SSE_HEADERS = [
@@ -60,6 +70,7 @@ class GatewayApp:
         self.admin_app = None
         self._session_header = settings.affinity.session_header.lower().encode()
         self._max_body = settings.server.max_body_bytes
+        self._max_headers = settings.server.max_header_bytes
 
     async def __call__(self, scope, receive, send) -> None:
         kind = scope["type"]
@@ -68,7 +79,13 @@ class GatewayApp:
             route = _MODEL_ROUTES.get(path)
             if route is not None:
                 await self._model_call(route, scope, receive, send)
-            elif path.startswith("/admin") and self.admin_app is not None:
+                return
+            try:
+                _header_map(scope["headers"], self._max_headers)
+            except InterlockError as exc:
+                await _send_error(send, exc, new_request_id(None))
+                return
+            if path.startswith("/admin") and self.admin_app is not None:
                 await self.admin_app({**scope, "root_path": scope.get("root_path", "") + "/admin"}, receive, send)
             else:
                 await self._plain(path, scope, receive, send)
@@ -105,8 +122,9 @@ class GatewayApp:
         headers: dict[bytes, bytes] = dict(scope["headers"])
         request_id = new_request_id((headers.get(b"x-request-id") or b"").decode("latin-1") or None)
         try:
+            _header_map(scope["headers"], self._max_headers, headers)
             if scope["method"] != "POST":
-                raise MethodNotAllowed(f"Use POST for {scope['path']}.")
+                raise MethodNotAllowed(f"Use POST for {scope['path']}.", headers={"allow": "POST"})
             ctype = headers.get(b"content-type", b"")
             if not ctype.startswith(_JSON):
                 raise UnsupportedMediaType(
@@ -245,6 +263,10 @@ class GatewayApp:
                 }
             )
             await send({"type": "http.response.body", "body": body})
+        elif path in _PLAIN_METHODS:
+            allow = _PLAIN_METHODS[path]
+            error = MethodNotAllowed(f"Use {' or '.join(allow.split(', '))} for {path}.", headers={"allow": allow})
+            await _send_error(send, error, new_request_id(None))
         else:
             await _send_error(
                 send,
@@ -267,6 +289,21 @@ class GatewayApp:
                 if allowed is None or p.name in allowed
             ],
         }
+
+
+def _header_map(
+    raw: list[tuple[bytes, bytes]], limit: int, headers: dict[bytes, bytes] | None = None
+) -> dict[bytes, bytes]:
+    """The request's headers as a dict, refusing what the HTTP server lets through: more than ``limit`` bytes of
+    headers (431), or several ``Authorization`` headers (400: which one is the key? Taking the last, as a dict
+    does, would let whatever proxy appends one decide)."""
+    if headers is None:
+        headers = dict(raw)
+    if sum(len(k) + len(v) for k, v in raw) > limit:
+        raise HeadersTooLarge(f"The request headers are larger than the limit of {limit} bytes.")
+    if len(headers) != len(raw) and sum(k == b"authorization" for k, _ in raw) > 1:
+        raise InvalidRequest("Send one Authorization header; this request has several.", code="duplicate_authorization")
+    return headers
 
 
 def _tune_gc() -> None:
