@@ -1,0 +1,276 @@
+"""The trained head: multinomial logistic regression on sentence embeddings, calibrated on held-out folds.
+
+Training (``fit_head``) fits the regression once per fold to get honest out-of-fold confidences, then fits:
+
+- a temperature ``T`` (softmax(logits / T)) minimising the out-of-fold negative log-likelihood, so a
+  confidence of 0.8 is right about 80% of the time;
+- a per-intent confidence threshold: the 10th percentile of that intent's correct out-of-fold confidences,
+  shrunk toward a global threshold (which best separates correct from wrong out-of-fold answers) when the
+  intent has few examples;
+- a per-intent similarity floor: how close a query must be to the intent's nearest example. Logistic
+  regression extrapolates (a query about the weather can still get 0.9 for some banking intent); the nearest
+  example cannot be fooled that way.
+
+Decisions (``Head.scores``) are numpy only: one small matrix product, a softmax and one dot product against the
+winning intent's stored examples; no scikit-learn at serving time. ``to_bytes``/``from_bytes`` give the weights
+that go into the database, so every replica loads the same router without retraining.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from router.intent.text import augment, normalise
+
+Embed = Callable[[list[str]], np.ndarray]
+
+#: Small sets get typo variants until the training set reaches this size (see ``text.augment``).
+AUGMENT_UP_TO = 3000
+#: Examples kept per intent for the nearest-example check (float16): bounds a router's memory.
+SUPPORT_PER_INTENT = 128
+_C = 8.0  # inverse regularisation: embeddings are unit vectors, so logits need room to separate
+_PRIOR = 10.0  # examples' worth of weight the global threshold carries for each intent
+_T_PRIOR = 50.0  # held-out answers' worth of weight on T = 1 (no rescaling) when few examples are held out
+_KEEP = 0.10  # share of correct out-of-fold answers an intent's own threshold would decline
+
+
+@dataclass(slots=True)
+class Head:
+    labels: list[str]
+    """Class names; an out-of-scope class (when the definition has examples for it) is the empty string."""
+    weights: np.ndarray  # (C, D) float32
+    bias: np.ndarray  # (C,)
+    temperature: float
+    thresholds: np.ndarray  # (C,) calibrated confidence below which the intent is not trusted
+    floors: np.ndarray  # (C,) nearest-example cosine below which the query is out of scope
+    support: np.ndarray  # (N, D) float16, grouped by class
+    starts: np.ndarray  # (C + 1,) class c's examples are support[starts[c]:starts[c + 1]]
+    embedder: str = ""
+    figures: dict = field(default_factory=dict)
+
+    def scores(self, x: np.ndarray) -> tuple[np.ndarray, float]:
+        """Calibrated probabilities over ``labels`` and the best class's nearest-example cosine."""
+        z = (self.weights @ x + self.bias) / self.temperature
+        z = np.exp(z - z.max())
+        p = z / z.sum()
+        c = int(p.argmax())
+        block = self.support[self.starts[c] : self.starts[c + 1]]
+        sim = float((block @ x.astype(np.float16)).max()) if len(block) else 1.0
+        return p, sim
+
+    def to_bytes(self) -> bytes:
+        meta = {
+            "labels": self.labels,
+            "temperature": self.temperature,
+            "embedder": self.embedder,
+            "figures": self.figures,
+        }
+        buf = io.BytesIO()
+        np.savez(
+            buf,
+            meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
+            weights=self.weights,
+            bias=self.bias,
+            thresholds=self.thresholds,
+            floors=self.floors,
+            support=self.support,
+            starts=self.starts,
+        )
+        return buf.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Head:
+        with np.load(io.BytesIO(data), allow_pickle=False) as z:
+            meta = json.loads(z["meta"].tobytes())
+            return cls(
+                labels=meta["labels"],
+                weights=z["weights"],
+                bias=z["bias"],
+                temperature=float(meta["temperature"]),
+                thresholds=z["thresholds"],
+                floors=z["floors"],
+                support=z["support"],
+                starts=z["starts"],
+                embedder=meta.get("embedder", ""),
+                figures=meta.get("figures", {}),
+            )
+
+    @property
+    def nbytes(self) -> int:
+        arrays = (self.weights, self.bias, self.thresholds, self.floors, self.support, self.starts)
+        return sum(a.nbytes for a in arrays)
+
+
+def fit_head(classes: list[tuple[str, list[str]]], embed: Embed, *, embedder: str = "", seed: int = 0) -> Head:
+    """Train on ``[(label, examples), ...]``; the out-of-scope class, when present, has the label ``""``."""
+    from sklearn.linear_model import LogisticRegression
+
+    t0 = time.perf_counter()
+    texts, labels = [], []
+    for c, (_, examples) in enumerate(classes):
+        for e in examples:
+            texts.append(normalise(e))
+            labels.append(c)
+    n_orig = len(texts)
+    groups = list(range(n_orig))
+    extra = augment(texts, labels, min(n_orig, AUGMENT_UP_TO - n_orig), seed)
+    # Each typo variant stays in its source example's fold: a held-out example's twin must not be trained on.
+    for t, i in extra:
+        texts.append(t)
+        labels.append(labels[i])
+        groups.append(i)
+    t_prep = time.perf_counter()
+    X = embed(texts).astype(np.float32)
+    t_embed = time.perf_counter()
+    y = np.asarray(labels)
+    g = np.asarray(groups)
+    n_classes = len(classes)
+
+    def fit(mask: np.ndarray):
+        model = LogisticRegression(C=_C, max_iter=300, tol=1e-3)
+        model.fit(X[mask], y[mask])
+        return model
+
+    folds = _folds(y[:n_orig], seed)
+    oof_logits = np.full((n_orig, n_classes), np.nan, dtype=np.float32)
+    oof_sim = np.full(n_orig, np.nan, dtype=np.float32)
+    for k in range(folds.max() + 1 if folds.size else 0):
+        held = np.flatnonzero(folds == k)
+        if held.size == 0:
+            continue
+        train = ~np.isin(g, held)
+        train[held] = False
+        if len(np.unique(y[train])) < 2:
+            continue
+        model = fit(train)
+        logits = np.full((held.size, n_classes), -1e4, dtype=np.float32)
+        logits[:, model.classes_] = model.decision_function(X[held]).reshape(held.size, -1)
+        oof_logits[held] = logits
+        for c in np.unique(y[held]):
+            h = held[y[held] == c]
+            pool = X[train & (y == c)]
+            if len(pool):
+                oof_sim[h] = (X[h] @ pool.T).max(axis=1)
+    t_cv = time.perf_counter()
+    final = fit(np.ones(len(y), dtype=bool)) if n_classes > 1 else None
+    weights = np.zeros((n_classes, X.shape[1]), dtype=np.float32)
+    bias = np.zeros(n_classes, dtype=np.float32)
+    if final is not None:
+        coef, intercept = final.coef_, final.intercept_
+        if n_classes == 2:  # scikit-learn's binary form: one row for class 1
+            coef, intercept = np.vstack([-coef / 2, coef / 2]), np.array([-intercept[0] / 2, intercept[0] / 2])
+        weights[final.classes_], bias[final.classes_] = coef, intercept
+    temperature, thresholds, floors, figures = _calibrate(oof_logits, oof_sim, y[:n_orig], n_classes)
+    support, starts = _support(X, y, n_classes, seed)
+    t_end = time.perf_counter()
+    figures.update(
+        examples=n_orig,
+        augmented=len(extra),
+        embed_s=round(t_embed - t_prep, 3),
+        folds_s=round(t_cv - t_embed, 3),
+        train_s=round(t_end - t0, 3),
+    )
+    return Head(
+        labels=[name for name, _ in classes],
+        weights=weights,
+        bias=bias,
+        temperature=temperature,
+        thresholds=thresholds,
+        floors=floors,
+        support=support,
+        starts=starts,
+        embedder=embedder,
+        figures=figures,
+    )
+
+
+def _folds(y: np.ndarray, seed: int) -> np.ndarray:
+    """Stratified fold of each example (-1: never held out, for classes with a single example)."""
+    n_splits = 3 if len(y) > 3000 else 5
+    rng = np.random.default_rng(seed)
+    folds = np.full(len(y), -1)
+    for c in np.unique(y):
+        idx = np.flatnonzero(y == c)
+        if len(idx) < 2:
+            continue
+        rng.shuffle(idx)
+        folds[idx] = np.arange(len(idx)) % min(n_splits, len(idx))
+    return folds
+
+
+def _calibrate(logits: np.ndarray, sims: np.ndarray, y: np.ndarray, n: int):
+    seen = ~np.isnan(logits).any(axis=1)
+    if seen.sum() < 2 or n < 2:
+        t = 1.0
+        return t, np.full(n, 0.5, np.float32), np.full(n, 0.2, np.float32), {"calibrated": False}
+    L, yy, ss = logits[seen], y[seen], sims[seen]
+    best_t, best_nll = 1.0, np.inf
+    for t in np.geomspace(0.02, 5.0, 48):
+        z = L / t
+        z = z - z.max(axis=1, keepdims=True)
+        logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+        nll = -logp[np.arange(len(yy)), yy].mean()
+        if nll < best_nll:
+            best_t, best_nll = float(t), float(nll)
+    # A handful of held-out answers, all right, would push T to zero (certainty); shrink toward T = 1 instead.
+    best_t = float(np.exp((len(yy) * np.log(best_t)) / (len(yy) + _T_PRIOR)))
+    z = np.exp((L - L.max(axis=1, keepdims=True)) / best_t)
+    p = z / z.sum(axis=1, keepdims=True)
+    pred, conf = p.argmax(axis=1), p.max(axis=1)
+    correct = pred == yy
+    glob = _global_threshold(conf, correct)
+    thresholds = np.full(n, glob, dtype=np.float32)
+    floors = np.full(n, 0.0, dtype=np.float32)
+    sim_ok = ss[~np.isnan(ss)]
+    glob_floor = float(np.quantile(sim_ok, 0.02)) if sim_ok.size else 0.2
+    for c in range(n):
+        mine = conf[(pred == c) & correct]
+        if mine.size:
+            own = float(np.quantile(mine, _KEEP))
+            thresholds[c] = (mine.size * own + _PRIOR * glob) / (mine.size + _PRIOR)
+        s = ss[(yy == c) & ~np.isnan(ss)]
+        own_floor = float(np.quantile(s, 0.02)) if s.size else glob_floor
+        floors[c] = (s.size * own_floor + _PRIOR * glob_floor) / (s.size + _PRIOR) - 0.03
+    figures = {
+        "calibrated": True,
+        "temperature": round(best_t, 4),
+        "heldout_accuracy": round(float(correct.mean()), 4),
+        "heldout_answered": round(float((conf >= thresholds[pred]).mean()), 4),
+        "global_threshold": round(glob, 4),
+        "similarity_floor": round(glob_floor, 4),
+    }
+    return best_t, np.clip(thresholds, 0.0, 0.95), floors, figures
+
+
+def _global_threshold(conf: np.ndarray, correct: np.ndarray) -> float:
+    """The confidence that best separates right from wrong held-out answers (wrong answers stand in for queries
+    the router has not seen), never declining more than a fifth of the right ones."""
+    if correct.all() or not correct.any():
+        return float(np.quantile(conf, _KEEP)) * 0.5
+    cap = float(np.quantile(conf[correct], 0.2))
+    best, best_j = 0.0, -1.0
+    for t in np.unique(np.round(conf, 3)):
+        j = (conf[correct] >= t).mean() - (conf[~correct] >= t).mean()
+        if j > best_j:
+            best, best_j = float(t), j
+    return min(best, cap)
+
+
+def _support(X: np.ndarray, y: np.ndarray, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    blocks, starts = [], [0]
+    for c in range(n):
+        idx = np.flatnonzero(y == c)
+        if len(idx) > SUPPORT_PER_INTENT:
+            idx = rng.choice(idx, SUPPORT_PER_INTENT, replace=False)
+        blocks.append(X[idx].astype(np.float16))
+        starts.append(starts[-1] + len(idx))
+    dim = X.shape[1]
+    support = np.concatenate(blocks) if blocks else np.zeros((0, dim), np.float16)
+    return support, np.asarray(starts, dtype=np.int64)
