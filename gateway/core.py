@@ -18,6 +18,7 @@ from gateway.errors import InterlockError, ModelNotFound
 from gateway.health import HealthMonitor
 from gateway.pipeline import Handler, Step, build
 from gateway.pool import ModelTable
+from gateway.recording import details, prompt_version
 from gateway.streaming import CLIENT_CLOSED, GatewayStream
 from gateway.types import RequestContext, UpstreamResponse
 from gateway.upstreams import HTTPPool
@@ -56,6 +57,8 @@ class Gateway:
         self._background: set[asyncio.Task] = set()
         self._health: HealthMonitor | None = None
         self._in_flight = 0
+        self._store_spans = settings.trace_store.enabled
+        self.config_version: str | None = None  # fingerprint of settings and models in force, for records
 
     # -- lifecycle -------------------------------------------------------------------------------------------
 
@@ -79,7 +82,12 @@ class Gateway:
 
             self.cache = start_cache(self)
             steps.append(self.cache)
-        self._handler = build([*steps, *self.extra_steps], self._dispatch)
+        steps = [*steps, *self.extra_steps]
+        if s.trace_store.enabled and self.tracing.enabled:  # a child span per step, only when spans are stored
+            from gateway.recording import traced
+
+            steps = [traced(step) for step in steps]
+        self._handler = build(steps, self._dispatch)
         if self.recorder is not None:  # started early, so its start overlapped ours
             await self.recorder.wait_ready(30.0)
 
@@ -127,10 +135,11 @@ class Gateway:
         )
         await self.writer.start()
         ship_spans = obs.recorder == "process" and self.tracing.enabled and self.tracing.exports_otlp
-        if shipped or ship_spans:
-            await self._start_recorder(journal_dir if shipped else None, ship_spans)
+        store_spans = obs.recorder == "process" and self.tracing.enabled and self.settings.trace_store.enabled
+        if shipped or ship_spans or store_spans:
+            await self._start_recorder(journal_dir if shipped else None, ship_spans, store_spans)
 
-    async def _start_recorder(self, journal_dir: str | None, ship_spans: bool) -> None:
+    async def _start_recorder(self, journal_dir: str | None, ship_spans: bool, store_spans: bool = False) -> None:
         """The process that writes this process's journal to the database and posts its spans."""
         from gateway.recorder import RecorderProcess
 
@@ -145,10 +154,14 @@ class Gateway:
             "otlp_endpoint": obs.otlp_endpoint if ship_spans else None,
             "service_name": obs.service_name,
             "log_level": logging.getLevelName(logging.getLogger().getEffectiveLevel()),
+            # The ops console's data (gateway/recorder/spans_store.py, rollups.py).
+            "store_url": db.url if store_spans else None,
+            "trace_store": self.settings.trace_store.model_dump() if store_spans else None,
+            "rollups": self.settings.rollups.model_dump() if self.settings.rollups.enabled else None,
         }
         self.recorder = RecorderProcess(settings, on_progress=self.writer.shipped)
         await self.recorder.start()
-        if ship_spans:
+        if ship_spans or store_spans:
             self.tracing.send_to(self.recorder.add_span)
 
     async def aclose(self) -> None:
@@ -200,6 +213,9 @@ class Gateway:
         assert self.table is not None
         self.table.apply(models)
         self.pricing = Pricing(models)
+        from gateway.recording import config_version
+
+        self.config_version = config_version(self.settings, models)
 
     def _resolve_prices(self) -> None:
         """Look every model's price up now (litellm's map takes ~0.4 s to load), not on the first request."""
@@ -214,6 +230,8 @@ class Gateway:
         """Serve one parsed request. Raises ``InterlockError`` for anything the client should see."""
         if self.tracing.enabled:
             attrs = request_attributes(ctx.route, ctx.body)
+            if self._store_spans:  # joins stored spans to the record; the store waits for this span
+                attrs["interlock.request_id"] = ctx.request_id
             ctx.notes["otel_span"] = self.tracing.start_span(
                 f"{attrs['gen_ai.operation.name']} {ctx.model}", SERVER, attrs, ctx.notes.get("otel_parent")
             )
@@ -318,6 +336,9 @@ class Gateway:
                     "tpot_ms": None if tpot is None else tpot * 1000,
                     "cost_usd": ctx.cost_usd,
                     "attempts": ctx.attempts,
+                    "trace_id": None if span is None else f"{span.trace_id:032x}",
+                    "prompt_version": prompt_version(ctx.body),
+                    "details": details(ctx, self.config_version),
                 }
             )
 

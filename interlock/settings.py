@@ -27,6 +27,7 @@ from gateway.config import (
     TimeoutConfig,
 )
 from gateway.errors import ConfigError
+from observability.config import RollupConfig, TraceStoreConfig
 
 
 class _Section(BaseModel):
@@ -91,6 +92,10 @@ class Settings(BaseSettings):
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
     redis: RedisConfig = Field(default_factory=RedisConfig)
     observability: ObservabilityConfig = Field(default_factory=ObservabilityConfig)
+    trace_store: TraceStoreConfig = Field(default_factory=TraceStoreConfig)
+    """The built-in trace store (spans in the database, tail sampling, retention)."""
+    rollups: RollupConfig = Field(default_factory=RollupConfig)
+    """Per-minute rollups of request records, read by the ops console."""
     access: AccessConfig = Field(default_factory=AccessConfig)
     embeddings: EmbeddingConfig = Field(default_factory=EmbeddingConfig)
     """The one embedding model of the AI layer (guards, intent router, semantic cache)."""

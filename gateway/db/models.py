@@ -9,14 +9,14 @@ import importlib
 import importlib.util
 from datetime import datetime
 
-from sqlalchemy import Column, Index, MetaData
+from sqlalchemy import JSON, Column, Index, MetaData
 from sqlmodel import Field, SQLModel
 
 from gateway.db.columns import UTCDateTime, utcnow
 
 #: Modules that define SQLModel tables. Listed modules that are not installed are skipped, so a table
 #: module can land after this one without editing it.
-MODEL_MODULES: list[str] = ["gateway.db.models", "gateway.access.models"]
+MODEL_MODULES: list[str] = ["gateway.db.models", "gateway.access.models", "gateway.db.insights"]
 
 
 class RequestRecord(SQLModel, table=True):
@@ -68,6 +68,13 @@ class RequestRecord(SQLModel, table=True):
     cost_usd: float = 0.0
     attempts: int = 0
     """Upstream calls made, retries and fallbacks included; 0 when refused before any call."""
+    trace_id: str | None = None
+    """The request's trace (32 hex digits) when it was traced: opens its spans in the console."""
+    prompt_version: str | None = None
+    """Fingerprint of the system prompt (12 hex digits), so quality and cost can be compared per prompt version."""
+    details: dict | None = Field(default=None, sa_column=Column(JSON(), nullable=True))
+    """What the book says to log besides the columns: the configuration version in force, sampling parameters,
+    the route decision, guard findings (types only), cache outcome. Never prompt or output text."""
 
 
 def load_models() -> MetaData:

@@ -33,11 +33,16 @@ from pathlib import Path
 
 import orjson
 
+from gateway.recorder._memory import Trimmer, lean_malloc
+
 log = logging.getLogger("interlock.recorder")
 
 _READ = 1 << 20
 #: Span blocks kept while the collector is slow or down (a block is a fraction of a second of spans).
 _MAX_BLOCKS = 1200
+#: Bytes of spans queued for export at most: past that the reader waits, the pipe fills, and the gateway samples
+#: new traces instead (``process.py``). Without it a 6-minute saturation left 190 MB of spans queued here.
+_MAX_SPAN_BYTES = 16 << 20
 
 
 @dataclass(slots=True)
@@ -52,6 +57,11 @@ class Settings:
     service_name: str = "interlock-gateway"
     drain_timeout: float = 30.0
     log_level: str = "WARNING"
+    #: The built-in trace store (``spans_store.py``): the database to write spans to and its settings.
+    store_url: str | None = None
+    trace_store: dict | None = None
+    #: Per-minute rollups (``rollups.py``) kept as records are written; ``None``: records only.
+    rollups: dict | None = None
 
 
 class Recorder:
@@ -61,16 +71,17 @@ class Recorder:
         self._ending = threading.Event()  # end of input or SIGTERM
         self._shipper = None
         self._spans = None
+        self._store = _span_store(settings)
         if settings.journal_dir and settings.prefix and settings.database_url:
             from gateway.db import make_engine
-            from gateway.db._insert import Inserter
             from gateway.recorder.records import JournalShipper
+            from gateway.recorder.rollups import inserter_for
 
             self._engine = make_engine(settings.database_url)
             self._shipper = JournalShipper(
                 Path(settings.journal_dir),
                 settings.prefix,
-                Inserter(self._engine),
+                inserter_for(self._engine, settings.rollups),
                 batch_size=settings.batch_size,
                 fsync=settings.fsync,
             )
@@ -78,8 +89,13 @@ class Recorder:
             from observability._export import SpanBatcher
 
             self._spans = SpanBatcher(
-                settings.service_name, otlp_endpoint=settings.otlp_endpoint, max_queue=_MAX_BLOCKS
+                settings.service_name,
+                otlp_endpoint=settings.otlp_endpoint,
+                max_queue=_MAX_BLOCKS,
+                max_bytes=_MAX_SPAN_BYTES,
+                block_when_full=True,
             )
+        self._trimmer = Trimmer()
         self._reported: tuple = ()
 
     def end(self) -> None:
@@ -89,17 +105,20 @@ class Recorder:
         """Thread: spans from the gateway until the end of input. Whole reads become export blocks with
         a few C calls (newlines to commas), never a Python step per span: this process shares a core
         with its gateway, and every microsecond here is one the gateway may wait for."""
-        spans = self._spans
+        spans, store = self._spans, self._store
         rest = b""
         while chunk := os.read(fd, _READ):
-            if spans is None:
+            if spans is None and store is None:
                 continue
             data = rest + chunk if rest else chunk
             cut = data.rfind(b"\n") + 1
             rest = data[cut:]
             if cut:
-                block = data[: cut - 1]
-                spans.add_block(block.replace(b"\n", b","), block.count(b"\n") + 1)
+                block = data[: cut - 1].replace(b"\n", b",")
+                if spans is not None:
+                    spans.add_block(block, data.count(b"\n", 0, cut))
+                if store is not None:
+                    store.add_block(block)
         self._ending.set()
 
     def run(self) -> None:
@@ -111,6 +130,8 @@ class Recorder:
             if ending and ended_at is None:
                 ended_at = time.monotonic()
             done = self._ship()
+            self._trimmer.seen(self._work_done())
+            self._tick_store()
             self._report()
             if done and ending:  # both: the last spans arrive after the journal is released
                 break
@@ -123,6 +144,8 @@ class Recorder:
                 self._ending.wait(s.interval)
         if self._spans is not None:
             self._spans.shutdown()
+        if self._store is not None:
+            self._store.close()
         if self._shipper is not None:
             self._shipper.release(finished=False)  # a no-op when it finished
         self._report()
@@ -135,6 +158,17 @@ class Recorder:
         except OSError as exc:  # the folder went away or is unreadable: keep trying, the gateway keeps writing
             log.warning("recorder: journal folder not readable (%s)", type(exc).__name__)
             return False
+
+    def _tick_store(self) -> None:
+        if self._store is None:
+            return
+        try:
+            self._store.tick()
+        except Exception:  # traces are best effort: the records must keep flowing
+            log.exception("trace store: unexpected error")
+
+    def _work_done(self) -> int:
+        return (self._shipper.written if self._shipper else 0) + (self._spans.exported if self._spans else 0)
 
     def _report(self, force: bool = False) -> None:
         sh, sp = self._shipper, self._spans
@@ -155,9 +189,19 @@ class Recorder:
                 pass  # the gateway is gone; the counts were only for its metrics
 
 
+def _span_store(settings: Settings):
+    if not (settings.trace_store and settings.store_url):
+        return None
+    from gateway.db import make_engine
+    from gateway.recorder.spans_store import SpanStore
+
+    return SpanStore(make_engine(settings.store_url), settings.trace_store)
+
+
 def main() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _idle_priority()  # before any thread starts: threads inherit it
+    lean_malloc()  # likewise: arenas are per thread
     first = _read_line(0)
     if not first:
         return

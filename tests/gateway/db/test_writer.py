@@ -21,6 +21,8 @@ async def test_when_dicts_and_records_are_submitted_then_every_column_reads_back
         "upstream": "gpu-2", "route": "completions", "stream": True, "status": 503,
         "error_type": "upstream_error", "prompt_tokens": 12, "completion_tokens": 34, "latency_ms": 56.5,
         "ttft_ms": 7.25, "tpot_ms": 1.5, "cost_usd": 0.0125, "attempts": 3, "client_request_id": "client-7",
+        "trace_id": "0af7651916cd43dd8448eb211c80319c", "prompt_version": "5d41402abc4b",
+        "details": {"config": "c1", "params": {"temperature": 0.5}, "guards": ["pii"]},
     }  # fmt: skip
     writer.submit(full)
     writer.submit(record("req-minimal"))
