@@ -319,6 +319,7 @@ class Gateway:
             self.writer.submit(
                 {
                     "id": ctx.request_id,
+                    "client_request_id": ctx.client_request_id,
                     "created_at": datetime.now(UTC),
                     "key_id": p.key_id,
                     "team_id": p.team_id,
@@ -341,6 +342,25 @@ class Gateway:
                     "details": details(ctx, self.config_version),
                 }
             )
+
+    def refused(
+        self, route: Any, request_id: str, client_id: str | None, authorization: bytes | None, error: InterlockError
+    ) -> None:
+        """Count and record a request the HTTP layer refused before ``handle`` (400, 405, 413, 415, 431): the
+        same metrics and journal as any request, no span, nothing on the database here. The body is not known
+        (or not valid), so the model is ``(unknown)``. Attributed to its key when ``authorization`` holds a
+        valid one (an in-memory lookup)."""
+        ctx = RequestContext(request_id, route, {}, "(unknown)", client_request_id=client_id)
+        ctx.status, ctx.error_type = error.status, error.type
+        try:
+            if authorization and self.access is not None:
+                ctx.principal = self.access.authenticator.authenticate(authorization.decode("latin-1"))
+        except InterlockError:
+            pass  # an invalid key: recorded without one
+        try:
+            self._observe(ctx)
+        except Exception:  # bookkeeping must never turn a 4xx into a 500
+            log.exception("recording refused request %s failed", ctx.request_id)
 
     def spawn(self, coro) -> None:
         """Run background work tied to the gateway's life (awaited at shutdown)."""

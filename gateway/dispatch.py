@@ -122,7 +122,11 @@ class Dispatcher:
         d.info.in_flight += 1
         d.breaker.acquire()
         request = UpstreamRequest(
-            ctx.route, ctx.body, ctx.stream, ctx.request_id, span.traceparent if span is not None else None
+            ctx.route,
+            ctx.body,
+            ctx.stream,
+            ctx.client_request_id or ctx.request_id,  # the client's id when given, so its traces join ours
+            span.traceparent if span is not None else None,
         )
         stream = None
         try:

@@ -7,14 +7,13 @@ The checks catch what would otherwise become a confusing upstream error, and nam
 
 from __future__ import annotations
 
-import itertools
-import re
-import uuid
 from typing import Any
 
 import orjson
 
 from gateway.errors import InvalidRequest
+from gateway.ids import client_request_id
+from gateway.ids import new_request_id as fresh_request_id
 from gateway.types import RequestContext, Route
 
 #: vLLM's default ``max_logprobs``: the most alternatives per token a request may ask for.
@@ -22,7 +21,6 @@ MAX_LOGPROBS = 20
 #: Longest model name accepted (Hugging Face repo ids are at most 96 characters, plus the owner).
 MAX_MODEL_NAME = 256
 _ROLES = frozenset({"system", "user", "assistant", "tool", "function", "developer"})
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
 # field -> (accepted types, minimum, maximum), the ranges vLLM's protocol.py and SamplingParams enforce (so a
 # request fails here, naming the field, rather than upstream); bool is excluded from numbers explicitly below.
@@ -59,17 +57,10 @@ _PARTS: dict[str, tuple[str, tuple[type, ...]]] = {
 }
 
 
-#: Fresh ids are a random per-process prefix and a counter: unique across replicas and restarts like a UUID,
-#: without a system call for randomness on every request (``uuid4`` was 6% of the gateway's profile).
-_ID_PREFIX = uuid.uuid4().hex[:20]
-_id_counter = itertools.count(1)
-
-
 def new_request_id(client_value: str | None) -> str:
-    """The client's ``x-request-id`` when it is sane, else a fresh 32-hex-digit one."""
-    if client_value and _REQUEST_ID.match(client_value):
-        return client_value
-    return f"{_ID_PREFIX}{next(_id_counter) & 0xFFFFFFFFFFFF:012x}"
+    """The client's ``x-request-id`` when it is sane, else a fresh one of ours (``gateway.ids``): the id a
+    response shows as ``x-request-id``. A record's key is always ours, never this."""
+    return client_request_id(client_value) or fresh_request_id()
 
 
 def parse_body(raw: bytes) -> dict[str, Any]:

@@ -61,10 +61,13 @@ class Principal:
 class RequestContext:
     """One request's state as it moves through the pipeline."""
 
+    #: Ours (``gateway.ids``): the record's primary key, ``x-interlock-request-id``; never from the client.
     request_id: str
     route: Route
     body: dict[str, Any]
     model: str
+    #: The client's ``x-request-id`` when it sent a sane one: echoed, forwarded upstream, searchable in records.
+    client_request_id: str | None = None
     stream: bool = False
     #: The client asked for a usage chunk at the end of the stream.
     include_usage: bool = False

@@ -25,6 +25,8 @@ from gateway.errors import (
     PayloadTooLarge,
     UnsupportedMediaType,
 )
+from gateway.ids import client_request_id
+from gateway.ids import new_request_id as fresh_request_id
 from gateway.requests import build_context, new_request_id, parse_body
 from gateway.streaming import GatewayStream
 from gateway.types import UpstreamResponse
@@ -120,7 +122,9 @@ class GatewayApp:
 
     async def _model_call(self, route: str, scope, receive, send) -> None:
         headers: dict[bytes, bytes] = dict(scope["headers"])
-        request_id = new_request_id((headers.get(b"x-request-id") or b"").decode("latin-1") or None)
+        # Ours keys the record; the client's (echoed, searchable) may repeat or guess: it never keys anything.
+        client_id = client_request_id((headers.get(b"x-request-id") or b"").decode("latin-1") or None)
+        request_id = fresh_request_id()
         try:
             _header_map(scope["headers"], self._max_headers, headers)
             if scope["method"] != "POST":
@@ -137,6 +141,7 @@ class GatewayApp:
             raw = await self._read_body(receive)
             session = headers.get(self._session_header)
             ctx = build_context(route, parse_body(raw), request_id, session.decode("latin-1") if session else None)
+            ctx.client_request_id = client_id
             auth = headers.get(b"authorization")
             if auth is not None:
                 ctx.authorization = auth.decode("latin-1")
@@ -150,7 +155,8 @@ class GatewayApp:
         except _ClientGone:
             return
         except InterlockError as exc:
-            await _send_error(send, exc, request_id)
+            self.gateway.refused(route, request_id, client_id, headers.get(b"authorization"), exc)
+            await _send_error(send, exc, request_id, client_id=client_id)
             return
         await self._serve(ctx, receive, send)
 
@@ -209,7 +215,7 @@ class GatewayApp:
                 await self._stream(ctx, result, send)
         except InterlockError as exc:
             if not ctx.notes.get("response_started"):
-                await _send_error(send, exc, ctx.request_id, ctx.headers)
+                await _send_error(send, exc, ctx.request_id, ctx.headers, client_id=ctx.client_request_id)
         except asyncio.CancelledError:
             if not state["gone"]:
                 raise
@@ -217,7 +223,8 @@ class GatewayApp:
         except Exception:
             log.exception("request %s failed", ctx.request_id)
             if not ctx.notes.get("response_started"):  # else the stream just ends; the record says what failed
-                await _send_error(send, InterlockError("The gateway failed to serve this request."), ctx.request_id)
+                error = InterlockError("The gateway failed to serve this request.")
+                await _send_error(send, error, ctx.request_id, client_id=ctx.client_request_id)
         finally:
             state["done"] = True
             watcher.cancel()
@@ -319,7 +326,8 @@ def _tune_gc() -> None:
 
 
 def _headers(ctx, base: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
-    base.append((b"x-request-id", ctx.request_id.encode()))
+    base.append((b"x-request-id", (ctx.client_request_id or ctx.request_id).encode()))
+    base.append((b"x-interlock-request-id", ctx.request_id.encode()))
     if ctx.served_model:
         base.append((b"x-interlock-model", ctx.served_model.encode()))
     if ctx.upstream:
@@ -341,13 +349,16 @@ async def _send_json(send, status: int, obj: Any) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-async def _send_error(send, exc: InterlockError, request_id: str, extra: dict[str, str] | None = None) -> None:
+async def _send_error(
+    send, exc: InterlockError, request_id: str, extra: dict[str, str] | None = None, *, client_id: str | None = None
+) -> None:
     """The one place an error becomes an HTTP response, in OpenAI's error format."""
     body = exc.body()
     headers = [
         (b"content-type", _JSON),
         (b"content-length", str(len(body)).encode()),
-        (b"x-request-id", request_id.encode()),
+        (b"x-request-id", (client_id or request_id).encode()),
+        (b"x-interlock-request-id", request_id.encode()),
     ]
     for k, v in {**(extra or {}), **exc.headers}.items():
         headers.append((k.encode(), v.encode()))
