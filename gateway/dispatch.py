@@ -4,12 +4,18 @@ For each model in ``[requested, *fallbacks]``: up to ``retries.attempts`` tries.
 replica not tried yet; only when every replica has failed does it wait (exponential backoff with jitter, or the
 upstream's ``Retry-After`` when that is short enough). Errors the caller caused (4xx but 429) are not retried.
 A stream counts as answered only once its first token arrived: until then nothing has reached the client, so a
-stream that breaks that early is retried like any other failure.
+stream that breaks that early, or begins with an event that is not a JSON object, is retried like any other failure.
+
+A request can be the cause of its own failures (a "poison" request that makes the upstream answer 500). So that one
+such request cannot eject a healthy deployment by itself, it counts at most one failure against each deployment's
+breaker (opening one takes ``failure_threshold`` failures from distinct requests in a row), and a request that got
+an HTTP 500 from every replica of a model (twice at least) is not retried on that model again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import time
 
@@ -19,9 +25,11 @@ from gateway.pool import Deployment, ModelPool, ModelTable
 from gateway.requests import affinity_text
 from gateway.streaming import GatewayStream
 from gateway.types import RequestContext, UpstreamRequest, UpstreamResponse
-from gateway.upstreams.sse import is_role_only
+from gateway.upstreams.sse import is_json_object, is_role_only
 from observability import CLIENT, OPERATION, GatewayMetrics, Tracing
 from router import PrefixAffinityRouter, RouteHint, prefix_hashes
+
+log = logging.getLogger("interlock.dispatch")
 
 
 def hurts_health(exc: UpstreamError) -> bool:
@@ -37,6 +45,11 @@ def backoff(attempt: int, cfg: RetryConfig, exc: UpstreamError | None) -> float:
         return retry_after
     ceiling = min(cfg.backoff_max, cfg.backoff_base * (2**attempt))
     return ceiling * random.uniform(0.5, 1.0)  # "equal jitter": spread retries, keep a floor
+
+
+def fails_everywhere(pool: ModelPool, answered_500: list[str]) -> bool:
+    """The request got an HTTP 500 from every replica of ``pool``, at least twice: it is the request, not them."""
+    return len(answered_500) >= 2 and all(d.name in answered_500 for d in pool.deployments)
 
 
 class Dispatcher:
@@ -74,6 +87,7 @@ class Dispatcher:
         for position, p in enumerate(chain):
             hint = self._hint(ctx, p)
             tried: set[str] = set()
+            answered_500: list[str] = []
             for attempt in range(self.retries.attempts):
                 d = await p.pick(hint, tried)
                 if d is None and tried:
@@ -92,6 +106,13 @@ class Dispatcher:
                     tried.add(d.name)
                     if not exc.retryable:
                         raise
+                    if isinstance(exc, UpstreamHTTPError) and exc.status == 500:
+                        answered_500.append(d.name)
+                        if fails_everywhere(p, answered_500):
+                            log.warning(
+                                "request %s: HTTP 500 from every replica of %s, not retried", ctx.request_id, p.name
+                            )
+                            break  # more tries would get the same 500: on to the fallbacks, if any
                     continue
                 if position:
                     self.metrics.fallbacks.labels(pool.name, p.name).inc()
@@ -132,12 +153,15 @@ class Dispatcher:
         try:
             result = await d.upstream.send(request)
             if not ctx.stream:
-                self._done(d, span, None, result.usage)
+                self._done(ctx, d, span, None, result.usage)
                 return result
             stream = result
             rest = stream.__aiter__()
             prefetched: list[bytes] = []
             async for payload in rest:
+                # Nothing is committed yet: an event the client's SDK could not parse is a failure of this replica.
+                if not is_json_object(payload):
+                    raise UpstreamProtocolError(f"upstream {d.name} began its stream with an event that is not JSON")
                 prefetched.append(payload)
                 if not is_role_only(payload):
                     break
@@ -148,25 +172,25 @@ class Dispatcher:
         except UpstreamError as exc:
             if stream is not None:
                 await stream.aclose()
-            self._done(d, span, exc, None)
+            self._done(ctx, d, span, exc, None)
             raise
         except BaseException as exc:  # cancelled (client gone) or a bug: release the replica, then re-raise
             if stream is not None:
                 await stream.aclose()
-            self._done(d, span, exc, None)
+            self._done(ctx, d, span, exc, None)
             raise
 
         def finish_stream(c: RequestContext, error: BaseException | None) -> None:
-            self._done(d, span, error if isinstance(error, UpstreamError) else None, c.usage)
+            self._done(c, d, span, error if isinstance(error, UpstreamError) else None, c.usage)
             finish(c, error)
 
         return GatewayStream(ctx, stream, rest, prefetched, finish_stream)
 
-    def _done(self, d: Deployment, span, exc: BaseException | None, usage) -> None:
+    def _done(self, ctx: RequestContext, d: Deployment, span, exc: BaseException | None, usage) -> None:
         d.info.in_flight -= 1
         if isinstance(exc, UpstreamError):
             if hurts_health(exc):
-                d.breaker.failure()
+                charge(ctx, d)
             else:
                 d.breaker.success()
             outcome = type(exc).__name__
@@ -184,3 +208,16 @@ class Dispatcher:
             if exc is not None:
                 span.set_error(type(exc).__name__, str(exc))
             span.end()
+
+
+def charge(ctx: RequestContext, d: Deployment) -> None:
+    """Count a failure against ``d``'s breaker once per request: a retry failing the same way on the same replica
+    says nothing new about it. (The set is made on the first failure only: the success path allocates nothing.)"""
+    charged = ctx.notes.get("breaker_charged")
+    if charged is None:
+        charged = ctx.notes["breaker_charged"] = set()
+    if d in charged:
+        d.breaker.release()  # a half-open trial slot it took goes back
+        return
+    charged.add(d)
+    d.breaker.failure()

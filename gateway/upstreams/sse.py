@@ -37,6 +37,15 @@ def chunk_usage(payload: bytes) -> Usage | None:
     return usage_from(obj) if isinstance(obj, dict) else None
 
 
+def is_json_object(payload: bytes) -> bool:
+    """Whether an event's data is a JSON object, as every OpenAI stream chunk is (checked on a stream's first events,
+    before the response is committed; later ones pass through unparsed)."""
+    try:
+        return isinstance(orjson.loads(payload), dict)
+    except orjson.JSONDecodeError:
+        return False
+
+
 def is_usage_only(payload: bytes) -> bool:
     """The extra chunk ``stream_options.include_usage`` adds: no choices, just usage."""
     return b'"choices":[]' in payload or b'"choices": []' in payload

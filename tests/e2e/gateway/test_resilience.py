@@ -151,3 +151,70 @@ def test_when_the_client_gives_up_on_a_slow_answer_then_the_upstream_request_is_
     with pytest.raises(httpx.ReadTimeout):
         httpx.post(url + "/v1/chat/completions", json={"model": "m", "messages": MSG}, timeout=0.5)
     assert wait_until(lambda: fresh[1].stats()["cancelled"] == 1, 5)
+
+
+# -- a request that fails because of itself ("poison") -------------------------------------------------------
+
+POISON_HEALTH = {"interval": 60, "failure_threshold": 3, "cooldown": 60}
+
+
+def test_when_a_poison_request_comes_every_few_seconds_then_other_callers_stay_served(fresh, gateway):
+    # One replica: before, the poison request's three 500s opened the breaker and every caller got 503 for the
+    # cooldown. A threshold of 2 shows that one request counts once, even when it was tried twice.
+    url, _ = gateway(models=[model("m", fresh[0].url)], health={**POISON_HEALTH, "failure_threshold": 2})
+    c = client(url)
+    for _ in range(3):
+        fresh[0].script_faults("status:500", 3)  # the upstream answers this request 500 however often it is sent
+        with pytest.raises(openai.InternalServerError) as err:
+            c.chat.completions.create(model="m", messages=MSG)
+        assert err.value.status_code == 500
+        fresh[0].clear_faults()
+        for _ in range(5):
+            assert c.chat.completions.create(model="m", messages=MSG).choices[0].message.content
+    assert httpx.get(url + "/ready").json()["models"]["m"] == 1
+
+
+def test_when_every_replica_answers_a_request_500_then_it_is_not_retried_further(fresh, gateway):
+    url, _ = gateway(models=[model("m", fresh[0].url, fresh[1].url)], health=POISON_HEALTH)
+    fresh[0].script_faults("status:500", 3)
+    fresh[1].script_faults("status:500", 3)
+    with pytest.raises(openai.InternalServerError):
+        client(url).chat.completions.create(model="m", messages=MSG)
+    assert served(fresh)[:2] == [1, 1]  # one try each: a third would have failed the same way
+    for r in fresh[:2]:
+        r.clear_faults()
+    assert httpx.get(url + "/ready").json()["models"]["m"] == 2
+
+
+# -- garbage where the first stream event should be ----------------------------------------------------------
+
+
+def test_when_a_stream_begins_with_garbage_then_it_is_retried_before_anything_is_sent(fresh, gateway):
+    url, _ = gateway(models=[model("m", fresh[0].url)])
+    fresh[0].script_faults("garbage", 1)
+    chunks = list(client(url).chat.completions.create(model="m", messages=MSG, stream=True, max_tokens=5))
+    assert len([c for c in chunks if c.choices and c.choices[0].delta.content]) == 5
+    assert served(fresh)[0] == 2
+
+
+def test_when_a_replica_streams_garbage_then_another_replica_answers(fresh, gateway):
+    url, _ = gateway(
+        models=[model("m", fresh[0].url, fresh[1].url, routing="least_outstanding")],
+        health={"interval": 60, "failure_threshold": 100, "cooldown": 60},
+    )
+    fresh[0].script_faults("garbage", 100)
+    c = client(url)
+    for _ in range(4):
+        raw = c.chat.completions.with_raw_response.create(model="m", messages=MSG, stream=True, max_tokens=3)
+        assert raw.headers["x-interlock-upstream"] == "d1"
+        assert "".join(ch.choices[0].delta.content or "" for ch in raw.parse() if ch.choices)
+    assert served(fresh)[0] >= 1  # d0 was tried, and its garbage never reached the client
+
+
+def test_when_every_replica_streams_garbage_then_the_client_gets_a_clean_error(fresh, gateway):
+    url, _ = gateway(models=[model("m", fresh[0].url)])
+    fresh[0].script_faults("garbage", 10)
+    with pytest.raises(openai.APIStatusError) as err:
+        list(client(url).chat.completions.create(model="m", messages=MSG, stream=True, max_tokens=5))
+    assert err.value.status_code == 502
+    assert "not JSON" in err.value.message
