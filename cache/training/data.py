@@ -61,7 +61,14 @@ _GENERAL_TEMPLATES = (
     "who wrote Pride and Prejudice?", "define {x}", "what does {x} mean?", "give an example of {x}",
     "write a function to {task}", "tips to {task}", "is it hard to {task}?", "what causes {x}?",
     "how many bones are in the human body?", "what year did World War II end?", "convert 10 miles to km",
+    "what's the {prop} of {thing}?", "at {cond}, what's the {prop} of {thing}?", "what's the difference between {x} and {y}?",
+    "in {field}, what does {x} mean?", "what is the {prop} of {thing} at {cond}?", "what's a good book about {x}?",
+    "what's {x}?", "for a beginner, what is {x}?", "what's the {prop} of {thing} in {field}?",
 )  # fmt: skip
+_PROPS = ("boiling point", "melting point", "speed", "density", "chemical formula", "origin", "definition", "mass")
+_THINGS = ("water", "iron", "light", "sound", "ethanol", "gold", "a proton", "glass", "the word 'quixotic'")
+_CONDS = ("sea level", "room temperature", "high altitude", "standard pressure", "absolute zero")
+_FIELDS = ("physics", "statistics", "law", "music theory", "biology", "economics", "chess")
 _CITIES = ("Oslo", "Paris", "Tokyo", "Lagos", "Lima", "Denver", "Mumbai", "Berlin", "Cairo", "Toronto")
 _COMPANIES = ("Apple", "Tesla", "Nvidia", "Siemens", "Toyota", "Shopify")
 _LANGS = ("French", "German", "Japanese", "Spanish", "Swahili")
@@ -73,6 +80,7 @@ def _fill(rng: random.Random, template: str) -> str:
     return template.format(
         t=rng.choice(_USER_THINGS), x=x, y=y, task=rng.choice(_TASKS), lang=rng.choice(_LANGS),
         country=rng.choice(_COUNTRIES), c=rng.choice(_CITIES), co=rng.choice(_COMPANIES),
+        prop=rng.choice(_PROPS), thing=rng.choice(_THINGS), cond=rng.choice(_CONDS), field=rng.choice(_FIELDS),
     )  # fmt: skip
 
 
@@ -94,7 +102,21 @@ def generate(seed: int = 7, per_class: int = 1500) -> tuple[list[tuple[str, int]
             text = _fill(rng, rng.choice(user)) if coin else _time_sentence(rng, rng.choice(time_))
             splits[half].append((_vary(rng, text), 1))
             splits[half].append((_vary(rng, _fill(rng, rng.choice(general))), 0))
+    for i, text in enumerate(_mt_bench()):
+        splits[i % 4 == 0].append((text, 0))  # a quarter held out
     return splits
+
+
+def _mt_bench() -> list[str]:
+    """First turns of MT-bench (Apache-2.0, ../shared/data/chat/mt_bench): real requests whose answers do not
+    depend on who asks or when. Skipped where the shared data is absent (the generated data stands alone)."""
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[3] / "shared/data/chat/mt_bench/question.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line)["turns"][0] for line in path.read_text().splitlines() if line.strip()]
 
 
 def _vary(rng: random.Random, text: str) -> str:
