@@ -14,7 +14,7 @@ from fastapi import FastAPI
 
 from gateway.access import AccessConfig, AccessRuntime
 from interlock.settings import Settings, load_settings
-from services.admin import cache_routes, errors, routes
+from services.admin import cache_routes, console_routes, errors, routes
 
 DESCRIPTION = """Manage virtual keys, teams and models of an Interlock gateway.
 
@@ -38,6 +38,7 @@ def create_admin_app(
     app.state.access = access
     errors.install(app)
     app.include_router(routes.router)
+    app.include_router(console_routes.router)  # /admin/console: the ops console's API
     app.include_router(cache_routes.router)
     return app
 
