@@ -53,6 +53,8 @@ class Gateway:
         self.pricing = None
         self.embeddings = None  # embeddings.EmbeddingService, built once by the first component that needs it
         self.cache = None  # gateway.cache_step.CacheStep, when a model has a cache section
+        self.routers = None  # gateway.intent.runtime.RouterRuntime: intent routers clients name as ``model``
+        self.route_step = None
         self._handler: Handler | None = None
         self._background: set[asyncio.Task] = set()
         self._health: HealthMonitor | None = None
@@ -74,9 +76,10 @@ class Gateway:
         self._health = HealthMonitor(s.health.interval, lambda: self.table.all())
         self._health.start()
         self.dispatcher = Dispatcher(self.table, s.retries, s.affinity, self.tracing, self.metrics)
+        await self._start_routers()
         steps: list[Step] = [AuthenticateStep(self.access.authenticator, self.table), self._resolve_model]
         if self.limiter.enabled:
-            steps.append(AdmitStep(self.limiter))
+            steps.append(AdmitStep(self.limiter, lambda: self.pricing))
         if any(m.cache is not None for m in self.access.models):  # else nothing of the cache on the request path
             from gateway.cache_step import start_cache
 
@@ -90,6 +93,22 @@ class Gateway:
         self._handler = build(steps, self._dispatch)
         if self.recorder is not None:  # started early, so its start overlapped ours
             await self.recorder.wait_ready(30.0)
+
+    async def _start_routers(self) -> None:
+        """Intent routers: always followed (one added through the admin API serves at once), yet a request that
+        names a plain model never reaches their step (see ``_resolve_model``)."""
+        from gateway.intent.runtime import RouterRuntime
+        from gateway.intent.step import RouteStep
+
+        self.routers = RouterRuntime(
+            self.settings.router,
+            self.engine,
+            self.access.bus,
+            embeddings=self.require_embeddings,
+            known_models=lambda: {p.name for p in self.table.all()},
+        )
+        self.route_step = RouteStep(self.routers, self)
+        await self.routers.start()
 
     async def _start_access(self) -> None:
         """Keys, teams and live config (the database, fanned out over Redis), then limits and budgets."""
@@ -159,7 +178,9 @@ class Gateway:
             "trace_store": self.settings.trace_store.model_dump() if store_spans else None,
             "rollups": self.settings.rollups.model_dump() if self.settings.rollups.enabled else None,
         }
-        self.recorder = RecorderProcess(settings, on_progress=self.writer.shipped)
+        self.recorder = RecorderProcess(
+            settings, on_progress=self.writer.shipped, on_keep_ratio=self.tracing.set_keep_ratio
+        )
         await self.recorder.start()
         if ship_spans or store_spans:
             self.tracing.send_to(self.recorder.add_span)
@@ -179,6 +200,8 @@ class Gateway:
             await self.recorder.aclose()
         if self.cache is not None:
             await self.cache.aclose()
+        if self.routers is not None:
+            await self.routers.aclose()
         if self.http is not None:
             await self.http.aclose()
         if self.embeddings is not None:
@@ -256,6 +279,8 @@ class Gateway:
 
     async def _resolve_model(self, ctx: RequestContext, call_next: Handler) -> Result:
         if self.table.get(ctx.model) is None:  # type: ignore[union-attr]
+            if self.routers is not None and ctx.model in self.routers.names:  # an intent router decides
+                return await self.route_step(ctx, call_next)
             raise ModelNotFound(f"The model '{ctx.model}' does not exist.", param="model")
         return await call_next(ctx)
 
@@ -412,6 +437,8 @@ class Gateway:
             m.recorder_up.set(1 if self.recorder.running else 0)
             dropped += self.recorder.totals["spans_dropped"]
         m.spans_dropped.set(dropped)
+        m.traces_shed.set(self.tracing.shed)
+        m.trace_keep_ratio.set(self.tracing.keep_ratio)
 
     def render_metrics(self) -> bytes:
         self._refresh_gauges()

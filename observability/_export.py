@@ -2,13 +2,14 @@
 
 Two ways out: OTLP/HTTP with the protocol's JSON encoding (ids as hex, times as decimal strings, attributes as
 typed ``AnyValue``s, per the OTLP specification), or any OpenTelemetry SDK ``SpanExporter`` fed ``ReadableSpan``s.
-The queue is bounded: when the collector is down for long, the oldest spans are dropped and counted, never the
-requests.
+The queue is bounded, by items and by bytes: when the collector is down for long, the oldest spans are dropped and
+counted, never the requests. The recorder process asks for back-pressure instead (``block_when_full``): its reader
+then waits for room, the pipe from the gateway fills, and the gateway samples new traces (``gateway/recorder``)
+rather than anything being dropped, so memory stays bounded whatever the backlog.
 """
 
 from __future__ import annotations
 
-import contextlib
 import http.client
 import logging
 import threading
@@ -22,6 +23,8 @@ import orjson
 log = logging.getLogger("interlock.tracing")
 
 MAX_QUEUE = 50_000
+#: Bytes of encoded spans queued at most (blocks from the recorder's pipe; single spans count as ~1 KiB).
+MAX_BYTES = 16 << 20
 BATCH = 512
 INTERVAL = 1.0
 
@@ -129,21 +132,35 @@ def readable_spans(service_name: str, spans: list) -> list:
 class SpanBatcher:
     """A queue of spans and the daemon thread that exports it every ``INTERVAL`` seconds.
 
-    Items are ``(item, spans in it)``: a ``Span`` for an SDK exporter, else OTLP/JSON bytes of one or more
+    Items are ``(item, spans in it, bytes)``: a ``Span`` for an SDK exporter, else OTLP/JSON bytes of one or more
     encoded spans separated by commas (``add_block``: the recorder process passes whole blocks through
-    without touching each span). The queue holds at most ``max_queue`` items; older ones are dropped first.
+    without touching each span). The queue holds at most ``max_queue`` items and ``max_bytes`` bytes; beyond
+    that older ones are dropped first, or, with ``block_when_full``, ``add_block`` waits until the export thread
+    made room (the caller is a reader that can be slowed down: the recorder's, whose gateway then sheds).
     """
 
     def __init__(
-        self, service_name: str, *, otlp_endpoint: str | None = None, exporter: Any = None, max_queue: int = MAX_QUEUE
+        self,
+        service_name: str,
+        *,
+        otlp_endpoint: str | None = None,
+        exporter: Any = None,
+        max_queue: int = MAX_QUEUE,
+        max_bytes: int = MAX_BYTES,
+        block_when_full: bool = False,
     ) -> None:
         self.service_name = service_name
         self.exporter = exporter
         self.endpoint = urllib.parse.urlsplit(otlp_endpoint) if otlp_endpoint else None
         self._queue: deque = deque()
         self._max_queue = max_queue
-        # Each counter has one writer thread: the caller's for overflow, the export thread's for the rest.
+        self._max_bytes = max_bytes
+        self._block = block_when_full
+        # Each counter has one writer thread: the caller's for overflow and bytes added, the export thread's for
+        # the rest (so no read-modify-write races between them: queued bytes = added - taken).
         self._overflowed = self._failed = self._exported = 0
+        self._added_bytes = self._taken_bytes = 0
+        self._room = threading.Event()
         self._wake = threading.Event()
         self._idle = threading.Event()
         self._stop = False
@@ -162,20 +179,49 @@ class SpanBatcher:
         """Spans handed to the collector or exporter without an error."""
         return self._exported
 
+    @property
+    def queued_bytes(self) -> int:
+        return self._added_bytes - self._taken_bytes
+
     def add(self, span) -> None:
         """Hot path: the span's OTLP encoding (or, for an SDK exporter, the span) onto the queue."""
-        self._push((span if self.exporter is not None else encode_span(span), 1))
+        if self.exporter is not None:
+            self._push((span, 1, 1024))
+        else:
+            encoded = encode_span(span)
+            self._push((encoded, 1, len(encoded)))
 
     def add_block(self, block: bytes, count: int) -> None:
-        """``count`` OTLP/JSON-encoded spans, separated by commas."""
-        self._push((block, count))
+        """``count`` OTLP/JSON-encoded spans, separated by commas. With ``block_when_full`` this waits while the
+        queue is full (the export thread is behind), so what waits stays in the gateway's pipe, not here."""
+        if self._block:
+            self._start()
+            while self._full() and not self._stop:
+                self._room.clear()
+                if not self._full():  # the exporter took a batch between the test and the clear
+                    break
+                self._wake.set()  # export now, not at the next interval
+                self._room.wait(0.5)
+        self._push((block, count, len(block)))
 
-    def _push(self, item: tuple[Any, int]) -> None:
+    def _full(self) -> bool:
+        return self.queued_bytes >= self._max_bytes or len(self._queue) >= self._max_queue
+
+    def _push(self, item: tuple[Any, int, int]) -> None:
         q = self._queue
         q.append(item)  # atomic under the GIL, as is popleft
-        if len(q) > self._max_queue:
-            with contextlib.suppress(IndexError):
-                self._overflowed += q.popleft()[1]
+        self._added_bytes += item[2]
+        # Blocking callers waited for room already: what they add is never dropped.
+        while len(q) > self._max_queue or (not self._block and self.queued_bytes > self._max_bytes and len(q) > 1):
+            try:
+                _, spans, size = q.popleft()
+            except IndexError:
+                break
+            self._overflowed += spans
+            self._added_bytes -= size  # ours to change: the export thread only counts what it took
+        self._start()
+
+    def _start(self) -> None:
         if self._thread is None and self._configured:  # started on first use: unused, it costs nothing
             self._thread = threading.Thread(target=self._run, name="interlock-span-export", daemon=True)
             self._thread.start()
@@ -191,9 +237,11 @@ class SpanBatcher:
         while q:
             batch, spans = [], 0
             while q and spans < BATCH:
-                item, n = q.popleft()
+                item, n, size = q.popleft()
                 batch.append(item)
                 spans += n
+                self._taken_bytes += size
+            self._room.set()
             try:
                 self._export(batch)
                 self._exported += spans
@@ -239,6 +287,7 @@ class SpanBatcher:
             self.flush()
             self._stop = True
             self._wake.set()
+            self._room.set()
             self._thread.join(5)
             if self.exporter is not None:
                 self.exporter.shutdown()

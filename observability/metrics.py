@@ -76,6 +76,16 @@ class GatewayMetrics:
         self.spans_dropped = Gauge(
             "interlock_spans_dropped", "Spans dropped: the collector was down or export fell behind.", registry=r
         )
+        self.traces_shed = Gauge(
+            "interlock_traces_shed",
+            "Traces not recorded because span export was behind (sampled under load, in proportion).",
+            registry=r,
+        )
+        self.trace_keep_ratio = Gauge(
+            "interlock_trace_keep_ratio",
+            "Share of new traces recorded now (1: all; lower while export is behind).",
+            registry=r,
+        )
         # Registered by the first ``set_redis_up``: a gateway without Redis has no Redis to be up or down, and a
         # 1 (or 0) there would tell a dashboard something false; absent is what ``absent()`` alerts can test.
         self.redis_up = Gauge(

@@ -110,6 +110,11 @@ class Tracing:
     ) -> None:
         self.enabled = enabled
         self.sample_ratio = sample_ratio
+        #: Share of new traces recorded while span export is behind (1.0: all), set by whoever ships the spans
+        #: (``set_keep_ratio``: the gateway's recorder). Traces left out for it are counted in ``shed``: under
+        #: sustained load spans are sampled in proportion before they are made, rather than dropped after.
+        self.keep_ratio = 1.0
+        self.shed = 0
         self._batcher = SpanBatcher(service_name, otlp_endpoint=otlp_endpoint, exporter=exporter)
         # Spans are made even with nowhere to send them: the trace id still reaches upstreams and logs.
         self._sink = self._batcher.add if (otlp_endpoint or exporter is not None) else _discard
@@ -121,10 +126,25 @@ class Tracing:
         if parent is None:
             if self.sample_ratio < 1.0 and random.random() >= self.sample_ratio:
                 return None
+            if self.keep_ratio < 1.0 and self._shed():
+                return None
             return Span(name, kind, _bits(128) or 1, None, attributes, self._sink)
-        if isinstance(parent, RemoteParent) and not parent.sampled:
-            return None  # the caller decided not to sample this trace: respect it
+        if isinstance(parent, RemoteParent):
+            if not parent.sampled:
+                return None  # the caller decided not to sample this trace: respect it
+            if self.keep_ratio < 1.0 and self._shed():
+                return None
         return Span(name, kind, parent.trace_id, parent.span_id, attributes, self._sink)
+
+    def set_keep_ratio(self, ratio: float) -> None:
+        """Record only this share of new traces from now on (1.0: all again)."""
+        self.keep_ratio = ratio
+
+    def _shed(self) -> bool:
+        if random.random() < self.keep_ratio:
+            return False
+        self.shed += 1
+        return True
 
     @property
     def exports_otlp(self) -> bool:

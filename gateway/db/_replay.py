@@ -61,27 +61,35 @@ def read_segment(path: Path) -> tuple[list[tuple[dict[str, Any], float]], int]:
     """(Blocking.) The ``(record, submitted_at)`` pairs of a segment, and how many lines were unreadable.
 
     A torn last line (the process died inside a write, or the disk filled) is one unreadable line.
-    orjson wrote datetimes as RFC 3339 text; they are parsed back for the datetime columns.
     """
     records = []
     bad = 0
     for line in path.read_bytes().splitlines():
         if not line:
             continue
-        try:
-            submitted_at, record = orjson.loads(line)
-            if not isinstance(record, dict) or not isinstance(submitted_at, int | float):
-                raise ValueError
-        except (ValueError, TypeError):  # orjson.JSONDecodeError is a ValueError; not a pair
+        parsed = parse_line(line)
+        if parsed is None:
             bad += 1
-            continue
-        for name in DATETIME_COLUMNS:
-            value = record.get(name)
-            if isinstance(value, str):
-                with contextlib.suppress(ValueError):  # left as text, to be rejected like the original
-                    record[name] = datetime.fromisoformat(value)
-        records.append((record, float(submitted_at)))
+        else:
+            records.append(parsed)
     return records, bad
+
+
+def parse_line(line: bytes) -> tuple[dict[str, Any], float] | None:
+    """One journal line as ``(record, submitted_at)``; ``None`` when it is unreadable. orjson wrote datetimes
+    as RFC 3339 text; they are parsed back for the datetime columns."""
+    try:
+        submitted_at, record = orjson.loads(line)
+        if not isinstance(record, dict) or not isinstance(submitted_at, int | float):
+            raise ValueError
+    except (ValueError, TypeError):  # orjson.JSONDecodeError is a ValueError; not a pair
+        return None
+    for name in DATETIME_COLUMNS:
+        value = record.get(name)
+        if isinstance(value, str):
+            with contextlib.suppress(ValueError):  # left as text, to be rejected like the original
+                record[name] = datetime.fromisoformat(value)
+    return record, float(submitted_at)
 
 
 async def replay_orphans(

@@ -33,11 +33,16 @@ from pathlib import Path
 
 import orjson
 
+from gateway.recorder._memory import Trimmer, lean_malloc
+
 log = logging.getLogger("interlock.recorder")
 
 _READ = 1 << 20
 #: Span blocks kept while the collector is slow or down (a block is a fraction of a second of spans).
 _MAX_BLOCKS = 1200
+#: Bytes of spans queued for export at most: past that the reader waits, the pipe fills, and the gateway samples
+#: new traces instead (``process.py``). Without it a 6-minute saturation left 190 MB of spans queued here.
+_MAX_SPAN_BYTES = 16 << 20
 
 
 @dataclass(slots=True)
@@ -84,8 +89,13 @@ class Recorder:
             from observability._export import SpanBatcher
 
             self._spans = SpanBatcher(
-                settings.service_name, otlp_endpoint=settings.otlp_endpoint, max_queue=_MAX_BLOCKS
+                settings.service_name,
+                otlp_endpoint=settings.otlp_endpoint,
+                max_queue=_MAX_BLOCKS,
+                max_bytes=_MAX_SPAN_BYTES,
+                block_when_full=True,
             )
+        self._trimmer = Trimmer()
         self._reported: tuple = ()
 
     def end(self) -> None:
@@ -120,6 +130,7 @@ class Recorder:
             if ending and ended_at is None:
                 ended_at = time.monotonic()
             done = self._ship()
+            self._trimmer.seen(self._work_done())
             self._tick_store()
             self._report()
             if done and ending:  # both: the last spans arrive after the journal is released
@@ -156,6 +167,9 @@ class Recorder:
         except Exception:  # traces are best effort: the records must keep flowing
             log.exception("trace store: unexpected error")
 
+    def _work_done(self) -> int:
+        return (self._shipper.written if self._shipper else 0) + (self._spans.exported if self._spans else 0)
+
     def _report(self, force: bool = False) -> None:
         sh, sp = self._shipper, self._spans
         totals = (
@@ -187,6 +201,7 @@ def _span_store(settings: Settings):
 def main() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _idle_priority()  # before any thread starts: threads inherit it
+    lean_malloc()  # likewise: arenas are per thread
     first = _read_line(0)
     if not first:
         return

@@ -3,10 +3,13 @@
 ``RecorderProcess`` runs ``python -m gateway.recorder`` (``main.py``) as a child of this gateway process.
 On the request path it costs one list append per span (``add_span``); a task moves the spans into the
 child's stdin every ``span_interval`` as one write. The child runs at idle priority, so under full load it
-reads nothing until the load eases: up to ``max_buffered`` bytes wait here meanwhile (64 MiB: about 15 s of
-one saturated core's spans); beyond that spans are dropped and counted, because traces must never cost
-requests. Request records do not
-pass through here at all: they are in the journal on disk, which the child reads.
+reads little until the load eases. The bytes waiting here for its pipe say how far behind it is: past
+``behind_bytes`` the share of new traces that are recorded at all (``keep_ratio``, given to ``on_keep_ratio``:
+the gateway's ``Tracing``) is halved each interval, and once the child took everything it grows back. So under
+sustained load spans are sampled in proportion to what the child can export, whole traces at a time, and
+counted (``Tracing.shed``), instead of most being dropped after they were made. ``max_buffered`` (64 MiB) is
+the last resort: beyond it spans are dropped and counted, because traces must never cost requests. Request
+records do not pass through here at all: they are in the journal on disk, which the child reads.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ import orjson
 log = logging.getLogger("interlock.recorder")
 
 _TOTALS = ("written", "rejected", "errors", "spans", "spans_dropped")
+#: The least share of traces kept while the recorder is behind: a trickle still shows what is going on.
+MIN_KEEP_RATIO = 1 / 1024
 
 
 class RecorderProcess:
@@ -35,14 +40,20 @@ class RecorderProcess:
         settings: dict[str, Any],
         on_progress: Callable[[int, int], None] | None = None,
         *,
+        on_keep_ratio: Callable[[float], None] | None = None,
         span_interval: float = 0.25,
+        behind_bytes: int = 4 * 1024 * 1024,
         max_buffered: int = 64 * 1024 * 1024,
         restart_delay: float = 1.0,
     ) -> None:
         self.settings = settings
         self._on_progress = on_progress
+        self._on_keep_ratio = on_keep_ratio
         self._span_interval = span_interval
+        self._behind = behind_bytes
         self._max_buffered = max_buffered
+        #: Share of new traces to record (see the module docstring).
+        self.keep_ratio = 1.0
         self._restart_delay = restart_delay
         self._spans: list[bytes] = []
         self._proc: asyncio.subprocess.Process | None = None
@@ -168,11 +179,13 @@ class RecorderProcess:
             self._send_spans()
 
     def _send_spans(self) -> None:
+        pipe = self._pipe
+        if pipe is not None and not pipe.is_closing():
+            self._pace(pipe.get_write_buffer_size())
         spans = self._spans
         if not spans:
             return
         self._spans = []
-        pipe = self._pipe
         if pipe is None or pipe.is_closing() or not self.running:
             self.totals["spans_dropped"] += len(spans)
             return
@@ -181,6 +194,19 @@ class RecorderProcess:
             return
         spans.append(b"")
         pipe.write(b"\n".join(spans))
+
+    def _pace(self, waiting: int) -> None:
+        """Halve the share of traces kept while more than ``behind_bytes`` wait for the child; grow it back by a
+        quarter each interval once nothing waits (a few seconds from the floor to all)."""
+        ratio = self.keep_ratio
+        if waiting > self._behind:
+            ratio = max(ratio / 2, MIN_KEEP_RATIO)
+        elif waiting == 0 and ratio < 1.0:
+            ratio = min(1.0, ratio * 1.25)
+        if ratio != self.keep_ratio:
+            self.keep_ratio = ratio
+            if self._on_keep_ratio is not None:
+                self._on_keep_ratio(ratio)
 
 
 def _widen(fd: int) -> None:

@@ -13,11 +13,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 from gateway.db._insert import Inserter, describe
 from gateway.db._journal import make_durable, take_lock
-from gateway.db._replay import read_segment
+from gateway.db._replay import parse_line
 
 log = logging.getLogger("interlock.recorder")
 
@@ -74,31 +75,37 @@ class JournalShipper:
         self._lock_fd = None
 
     def _ship_segment(self, path: Path) -> bool:
+        """Read the segment a batch at a time: a segment can be large (a gateway that could not rotate, a
+        backlog replayed), and the recorder's memory must not follow it."""
         try:
             if self.fsync:
                 _fsync(path)
-            records, bad = read_segment(path)
+            lines = open(path, "rb")  # noqa: SIM115  # closed below, after the last batch
         except FileNotFoundError:
             return True  # shipped by a replaying gateway meanwhile
-        if bad and path not in self._progress:
-            self.rejected += bad
-            log.warning("request records: %d unreadable journal lines skipped", bad)
-        done = self._progress.get(path, 0)
-        while done < len(records):
-            chunk = records[done : done + self.batch_size]
-            outcome = self.inserter.write([(record, at, None) for record, at in chunk])
-            if outcome.rejected:
-                self.rejected += len(outcome.rejected)
-                log.error("request records: %d rejected: %s", len(outcome.rejected), "; ".join(outcome.rejected[:5]))
-            if outcome.error is not None:
-                self.errors += 1
-                self._progress[path] = done
-                if not self._failing:
-                    self._failing = True
-                    log.warning("request records: write failed (%s); kept in the journal", describe(outcome.error))
-                return False
-            self.written += outcome.written
-            done += len(chunk)
+        # A batch that failed is retried from its first row: rows before it are skipped, not read twice.
+        skip = self._progress.get(path, 0)
+        done = 0
+        with lines:
+            for chunk in _batches(lines, self.batch_size, self._bad):
+                if done + len(chunk) <= skip:
+                    done += len(chunk)
+                    continue
+                outcome = self.inserter.write([(record, at, None) for record, at in chunk])
+                if outcome.rejected:
+                    self.rejected += len(outcome.rejected)
+                    log.error(
+                        "request records: %d rejected: %s", len(outcome.rejected), "; ".join(outcome.rejected[:5])
+                    )
+                if outcome.error is not None:
+                    self.errors += 1
+                    self._progress[path] = done
+                    if not self._failing:
+                        self._failing = True
+                        log.warning("request records: write failed (%s); kept in the journal", describe(outcome.error))
+                    return False
+                self.written += outcome.written
+                done += len(chunk)
         if self._failing:
             self._failing = False
             log.warning("request records: database writable again")
@@ -106,6 +113,34 @@ class JournalShipper:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
         return True
+
+    def _bad(self, count: int) -> None:
+        self.rejected += count
+        log.warning("request records: %d unreadable journal lines skipped", count)
+
+
+def _batches(lines, size: int, on_bad) -> Iterator[list[tuple[dict, float]]]:
+    """``(record, submitted_at)`` lists of ``size`` from a segment's lines. The count of unreadable lines goes
+    to ``on_bad`` once the last batch was written, so exactly once per segment, even when a batch failed and
+    the segment is read again."""
+    batch: list[tuple[dict, float]] = []
+    bad = 0
+    for line in lines:
+        line = line.rstrip(b"\n")
+        if not line:
+            continue
+        parsed = parse_line(line)
+        if parsed is None:
+            bad += 1
+            continue
+        batch.append(parsed)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+    if bad:
+        on_bad(bad)
 
 
 def _fsync(path: Path) -> None:
