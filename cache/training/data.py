@@ -61,7 +61,8 @@ _GENERAL_TEMPLATES = (
     "who wrote Pride and Prejudice?", "define {x}", "what does {x} mean?", "give an example of {x}",
     "write a function to {task}", "tips to {task}", "is it hard to {task}?", "what causes {x}?",
     "how many bones are in the human body?", "what year did World War II end?", "convert 10 miles to km",
-    "what's the {prop} of {thing}?", "at {cond}, what's the {prop} of {thing}?", "what's the difference between {x} and {y}?",
+    "what's the {prop} of {thing}?", "at {cond}, what's the {prop} of {thing}?",
+    "what's the difference between {x} and {y}?",
     "in {field}, what does {x} mean?", "what is the {prop} of {thing} at {cond}?", "what's a good book about {x}?",
     "what's {x}?", "for a beginner, what is {x}?", "what's the {prop} of {thing} in {field}?",
 )  # fmt: skip
