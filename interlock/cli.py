@@ -16,6 +16,7 @@ _COMMANDS: dict[str, str] = {
     "keys": "interlock.commands.admin:keys",
     "teams": "interlock.commands.admin:teams",
     "models": "interlock.commands.admin:models",
+    "cache": "interlock.commands.cache:cache",
 }
 
 
