@@ -15,6 +15,13 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def _readable_secret(schema: dict[str, Any]) -> None:
+    # pydantic marks SecretStr ``writeOnly``: "never in a response". Ours are in responses, masked or null, and
+    # a document that says otherwise fails clients and schema checkers (schemathesis) on every read.
+    for branch in schema.get("anyOf", ()):
+        branch.pop("writeOnly", None)
+
+
 class DeploymentConfig(_Section):
     """One place a model is served."""
 
@@ -29,7 +36,8 @@ class DeploymentConfig(_Section):
     model: str | None = None
     """The model name the upstream knows; defaults to the public model name. For litellm:
     ``provider/model`` such as ``anthropic/claude-3-5-haiku-20241022``."""
-    api_key: SecretStr | None = None
+    api_key: SecretStr | None = Field(None, json_schema_extra=_readable_secret)
+    """The upstream's API key. Reads (``GET /admin/models``) show it masked as ``**********``, or null when unset."""
     weight: float = Field(1.0, gt=0)
     """Relative share of traffic among healthy replicas."""
     max_concurrency: int | None = Field(None, gt=0)

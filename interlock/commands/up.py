@@ -23,6 +23,9 @@ def embedded_settings(worker_url: str, port: int, database_url: str) -> dict:
             {
                 "name": MODEL_NAME,
                 "deployments": [{"kind": "vllm", "name": "local-worker", "url": worker_url, "model": MODEL_NAME}],
+                # The worker runs on this machine: a request costs nothing, by definition. Said here, in the
+                # config, rather than guessed from the URL: budgets then count it as spend 0, without a warning.
+                "pricing": {"input_per_token": 0, "output_per_token": 0},
             }
         ],
         "database": {"url": database_url},

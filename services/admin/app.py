@@ -11,6 +11,7 @@ import contextlib
 from collections.abc import AsyncIterator, Callable
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from gateway.access import AccessConfig, AccessRuntime
 from interlock.settings import Settings, load_settings
@@ -34,13 +35,30 @@ def create_admin_app(
     it returns one, admin calls get a 503.
     """
     lifespan = None if access is not None else _standalone_lifespan(settings)
-    app = FastAPI(title="Interlock admin API", version="1", description=DESCRIPTION, lifespan=lifespan)
+    # Swagger UI and ReDoc from assets in the fastapi-offline wheel, not a CDN: /admin/docs must work on a
+    # machine without internet. They are served under /admin/static-offline-docs/.
+    app = FastAPIOffline(title="Interlock admin API", version="1", description=DESCRIPTION, lifespan=lifespan)
     app.state.access = access
     errors.install(app)
     app.include_router(routes.router)
     app.include_router(console_routes.router)  # /admin/console: the ops console's API
     app.include_router(cache_routes.router)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
+
+
+def _openapi(app: FastAPI) -> dict:
+    """FastAPI's document without the 422 it adds to every operation: invalid input is a 400 here (OpenAI's
+    error format, naming the field), which each operation lists."""
+    if app.openapi_schema is None:
+        doc = FastAPI.openapi(app)  # builds and caches it in app.openapi_schema
+        for operations in doc.get("paths", {}).values():
+            for operation in operations.values():
+                operation.get("responses", {}).pop("422", None)
+        schemas = doc.get("components", {}).get("schemas", {})
+        for unused in ("HTTPValidationError", "ValidationError"):
+            schemas.pop(unused, None)
+    return app.openapi_schema
 
 
 def _standalone_lifespan(settings: Settings | None):

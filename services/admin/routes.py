@@ -55,6 +55,8 @@ _errors = {
     403: {"model": ErrorBody, "description": "The viewer role is read-only"},
     404: {"model": ErrorBody, "description": "No such key, team or model"},
 }
+#: Every change can meet a conflict: a name or secret already taken, or a concurrent writer that won the race.
+_CONFLICT = {409: {"model": ErrorBody, "description": "Conflicts with the current state (e.g. the name is taken)"}}
 router = APIRouter(dependencies=[Depends(require_role)], responses=_errors)  # type: ignore[arg-type]
 Ref = Annotated[str, "a key or team id, or its name"]
 
@@ -69,7 +71,9 @@ async def list_keys(
     return await access.store.list_keys(team=team, include_revoked=include_revoked)
 
 
-@router.post("/keys", tags=["keys"], status_code=201, summary="Create a key (the full key is returned once)")
+@router.post(
+    "/keys", tags=["keys"], status_code=201, summary="Create a key (the full key is returned once)", responses=_CONFLICT
+)
 async def create_key(access: Access, spec: KeySpec) -> KeyWithSecret:
     return await access.store.create_key(spec)
 
@@ -79,17 +83,21 @@ async def get_key(access: Access, ref: Ref) -> KeyInfo:
     return await access.store.get_key(ref)
 
 
-@router.patch("/keys/{ref}", tags=["keys"], summary="Change a key's grants, limits, expiry, team or name")
+@router.patch(
+    "/keys/{ref}", tags=["keys"], summary="Change a key's grants, limits, expiry, team or name", responses=_CONFLICT
+)
 async def update_key(access: Access, ref: Ref, patch: KeyPatch) -> KeyInfo:
     return await access.store.update_key(ref, patch)
 
 
-@router.post("/keys/{ref}/rotate", tags=["keys"], summary="New secret for a key (returned once)")
+@router.post("/keys/{ref}/rotate", tags=["keys"], summary="New secret for a key (returned once)", responses=_CONFLICT)
 async def rotate_key(access: Access, ref: Ref, body: Annotated[RotateRequest | None, Body()] = None) -> KeyWithSecret:
     return await access.store.rotate_key(ref, (body or RotateRequest()).grace_seconds)
 
 
-@router.post("/keys/{ref}/revoke", tags=["keys"], summary="Revoke a key: it stops working on every replica")
+@router.post(
+    "/keys/{ref}/revoke", tags=["keys"], summary="Revoke a key: it stops working on every replica", responses=_CONFLICT
+)
 async def revoke_key(access: Access, ref: Ref) -> KeyInfo:
     return await access.store.revoke_key(ref)
 
@@ -100,7 +108,7 @@ async def list_teams(access: Access) -> list[TeamInfo]:
     return await access.store.list_teams()
 
 
-@router.post("/teams", tags=["teams"], status_code=201, summary="Create a team")
+@router.post("/teams", tags=["teams"], status_code=201, summary="Create a team", responses=_CONFLICT)
 async def create_team(access: Access, spec: TeamSpec) -> TeamInfo:
     return await access.store.create_team(spec)
 
@@ -110,12 +118,12 @@ async def get_team(access: Access, ref: Ref) -> TeamInfo:
     return await access.store.get_team(ref)
 
 
-@router.patch("/teams/{ref}", tags=["teams"], summary="Change a team's grants, limits or name")
+@router.patch("/teams/{ref}", tags=["teams"], summary="Change a team's grants, limits or name", responses=_CONFLICT)
 async def update_team(access: Access, ref: Ref, patch: TeamPatch) -> TeamInfo:
     return await access.store.update_team(ref, patch)
 
 
-@router.delete("/teams/{ref}", tags=["teams"], summary="Delete a team that has no live keys")
+@router.delete("/teams/{ref}", tags=["teams"], summary="Delete a team that has no live keys", responses=_CONFLICT)
 async def delete_team(access: Access, ref: Ref) -> TeamInfo:
     return await access.store.delete_team(ref)
 
@@ -131,12 +139,17 @@ async def get_model(access: Access, name: str) -> ModelInfo:
     return await access.store.get_model(name)
 
 
-@router.put("/models/{name:path}", tags=["models"], summary="Add or replace a model (deployments, routing, ...)")
+@router.put(
+    "/models/{name:path}",
+    tags=["models"],
+    summary="Add or replace a model (deployments, routing, ...)",
+    responses=_CONFLICT,
+)
 async def set_model(access: Access, name: str, config: ModelConfig) -> ModelInfo:
     return await access.store.set_model(name, config)
 
 
-@router.delete("/models/{name:path}", tags=["models"], status_code=204, summary="Remove a model")
+@router.delete("/models/{name:path}", tags=["models"], status_code=204, summary="Remove a model", responses=_CONFLICT)
 async def delete_model(access: Access, name: str) -> Response:
     await access.store.delete_model(name)
     return Response(status_code=204)
