@@ -7,18 +7,23 @@ import json
 import openai
 import pytest
 
+from tests.e2e.gateway.test_records import rows
 from tests.support.gateway import running_gateway
 
 pytestmark = [pytest.mark.vllm, pytest.mark.timeout(900)]
 
 
 @pytest.fixture(scope="module")
-def gateway_url(vllm_worker, tmp_path_factory):
-    db = tmp_path_factory.mktemp("gw") / "gw.db"
+def database_url(tmp_path_factory) -> str:
+    return f"sqlite:///{tmp_path_factory.mktemp('gw') / 'gw.db'}"
+
+
+@pytest.fixture(scope="module")
+def gateway_url(vllm_worker, database_url):
     deployments = [{"kind": "vllm", "name": "cpu-worker", "url": vllm_worker.url, "model": "smollm2"}]
     with running_gateway(
         models=[{"name": "smollm2", "deployments": deployments}],
-        database={"url": f"sqlite:///{db}"},
+        database={"url": database_url, "flush_interval": 0.1},
         timeouts={"first_token": 120, "total": 300},
     ) as (url, _):
         yield url
@@ -28,7 +33,7 @@ def sdk(url: str) -> openai.OpenAI:
     return openai.OpenAI(base_url=url + "/v1", api_key="unused", max_retries=0, timeout=120)
 
 
-def test_when_chatting_through_the_gateway_then_the_real_model_answers(gateway_url):
+def test_when_chatting_through_the_gateway_then_the_real_model_answers(gateway_url, database_url):
     raw = sdk(gateway_url).chat.completions.with_raw_response.create(
         model="smollm2",
         messages=[{"role": "user", "content": "What is the capital of France?"}],
@@ -36,9 +41,14 @@ def test_when_chatting_through_the_gateway_then_the_real_model_answers(gateway_u
         temperature=0,
     )
     r = raw.parse()
-    assert "Paris" in r.choices[0].message.content
+    # What the gateway guarantees, not what a 135M model knows: its facts (and words) change with the CPU's
+    # kernels ("Paris" on one machine, "L'Étoile, la Marseillaise, ..." on another, both at temperature 0).
+    assert r.choices[0].message.content.strip() and r.choices[0].finish_reason in ("stop", "length")
     assert r.usage.prompt_tokens > 5 and 0 < r.usage.completion_tokens <= 16
-    assert raw.headers["x-interlock-upstream"] == "cpu-worker"
+    assert raw.headers["x-interlock-upstream"] == "cpu-worker" and raw.headers["x-interlock-model"] == "smollm2"
+    record = next(row for row in rows(database_url, 1) if row["route"] == "chat")
+    assert (record["model"], record["upstream"], record["route"]) == ("smollm2", "cpu-worker", "chat")
+    assert (record["prompt_tokens"], record["completion_tokens"]) == (r.usage.prompt_tokens, r.usage.completion_tokens)
 
 
 def test_when_streaming_through_the_gateway_then_tokens_and_usage_arrive(gateway_url):
@@ -60,14 +70,15 @@ def test_when_streaming_through_the_gateway_then_tokens_and_usage_arrive(gateway
 def test_when_asking_for_a_json_schema_then_vllm_decodes_to_it(gateway_url):
     schema = {
         "type": "object",
-        "properties": {"city": {"type": "string"}},
+        # Bounded, so the object closes within max_tokens whatever words the model picks.
+        "properties": {"city": {"type": "string", "maxLength": 20}},
         "required": ["city"],
         "additionalProperties": False,
     }
     r = sdk(gateway_url).chat.completions.create(
         model="smollm2",
         messages=[{"role": "user", "content": "Name a city in JSON."}],
-        max_tokens=40,
+        max_tokens=60,
         temperature=0,
         response_format={"type": "json_schema", "json_schema": {"name": "c", "schema": schema}},
     )
