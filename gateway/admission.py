@@ -7,9 +7,10 @@ slot) runs after the response, when the stream has ended.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from gateway.limits import Limiter, estimate_tokens
+from gateway.limits import Limiter, Pricing, estimate_usage
 from gateway.pipeline import Handler
 from gateway.types import RequestContext
 
@@ -29,16 +30,26 @@ class AuthenticateStep:
 
 
 class AdmitStep:
-    """Admit against the caller's rate limits and budgets; settle or release when the request is over."""
+    """Admit against the caller's rate limits and budgets; settle or release when the request is over.
 
-    def __init__(self, limiter: Limiter) -> None:
+    The estimated usage is reserved: its tokens against TPM, its cost at the model's prices against budgets,
+    so requests in flight together cannot overshoot a budget by more than their estimates fell short.
+    """
+
+    def __init__(self, limiter: Limiter, pricing: Callable[[], Pricing | None] = lambda: None) -> None:
         self.limiter = limiter
+        self.pricing = pricing  # a getter: admin changes replace the gateway's Pricing
 
     async def __call__(self, ctx: RequestContext, call_next: Handler) -> Any:
         p = ctx.principal
         if p.key_limits is None and p.team_limits is None:
             return await call_next(ctx)  # nothing to count: no Redis call at all
-        admission = await self.limiter.admit(p, ctx.model, estimate_tokens(ctx.route, ctx.body))
+        usage = estimate_usage(ctx.route, ctx.body)
+        cost = 0.0
+        pricing = self.pricing()
+        if pricing is not None and (_budgeted(p.key_limits) or _budgeted(p.team_limits)):
+            cost = pricing.cost(ctx.model, usage)
+        admission = await self.limiter.admit(p, ctx.model, usage.total_tokens, cost)
         ctx.headers.update(admission.headers)
         limiter = self.limiter
 
@@ -49,3 +60,7 @@ class AdmitStep:
 
         ctx.on_finish.append(settle)
         return await call_next(ctx)
+
+
+def _budgeted(limits: Any) -> bool:
+    return limits is not None and (limits.budget_daily_usd is not None or limits.budget_monthly_usd is not None)

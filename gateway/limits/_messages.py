@@ -53,7 +53,9 @@ def _num(value: float | None) -> str:
     return "?" if value is None else f"{value:g}"
 
 
-def refusal(reply: AdmitReply, level: Level, model: str, estimated_tokens: int) -> RateLimited:
+def refusal(
+    reply: AdmitReply, level: Level, model: str, estimated_tokens: int, estimated_cost: float = 0.0
+) -> RateLimited:
     """The error for a denied admission: which limit of which key or team, and when to come back."""
     who = f"{level.kind} {level.label!r}"
     retry = None if reply.retry_ms is None or reply.retry_ms < 0 else reply.retry_ms / 1000
@@ -63,11 +65,15 @@ def refusal(reply: AdmitReply, level: Level, model: str, estimated_tokens: int) 
     if kind in ("budget_daily", "budget_monthly"):
         periods = reply.periods
         period, reset = ("daily", periods.day_end) if kind == "budget_daily" else ("monthly", periods.month_end)
-        return BudgetExceeded(
-            f"{who} {period} budget of ${reply.limit or 0:.2f} is spent; resets at {_iso(reset)}",
-            retry_after=retry,
-            headers=hdrs,
-        )
+        text = f"{who} {period} budget of ${reply.limit or 0:.2f} is spent; resets at {_iso(reset)}"
+        if reply.reserved is not None:  # room left, but not for this request's estimated cost
+            text = (
+                f"{who} {period} budget of ${reply.limit or 0:.2f} cannot cover this request: "
+                f"${reply.used or 0:.4f} spent, ${reply.reserved:.4f} reserved by requests in flight, "
+                f"this one may cost ${estimated_cost:.4f} (prompt estimate plus max_tokens at the model's prices). "
+                + (f"Please try again in {wait}." if (reply.retry_ms or 0) <= 1000 else f"Resets at {_iso(reset)}.")
+            )
+        return BudgetExceeded(text, retry_after=retry, headers=hdrs)
     if kind == "rpm":
         text = (
             f"Rate limit reached for {who} on requests per minute (RPM) for model {model}: "

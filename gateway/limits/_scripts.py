@@ -86,6 +86,8 @@ class AdmitReply:
     used: float | None
     #: Reconcile: the levels (0-based) whose spend counters are missing.
     missing: tuple[int, ...]
+    #: Budget denials with room left: USD reserved by requests in flight (``used`` is then what is spent).
+    reserved: float | None = None
 
     @property
     def periods(self) -> Periods:
@@ -109,4 +111,5 @@ class AdmitReply:
             limit=_float(raw[11]),
             used=_float(raw[12]),
             missing=tuple(int(i) - 1 for i in raw[13].split(b",")) if raw[13] else (),
+            reserved=_float(raw[14]),
         )

@@ -42,6 +42,8 @@ class Admission:
 
     request_id: str
     estimated_tokens: int
+    #: USD reserved against the budgets at admission, as sent to Redis ('' when nothing was reserved).
+    reserved_usd: str = ""
     #: ``x-ratelimit-*`` headers for the response (empty when the caller has no rate limits).
     headers: dict[str, str] = field(default_factory=dict)
     #: Let in without any check because Redis was unreachable and the failure policy is ``open``.
@@ -138,15 +140,21 @@ class Limiter:
             await self._client.aclose()
             self._client = None
 
-    async def admit(self, principal: Principal, model: str, estimated_tokens: int) -> Admission:
+    async def admit(
+        self, principal: Principal, model: str, estimated_tokens: int, estimated_cost: float = 0.0
+    ) -> Admission:
         """Let a request in or raise ``RateLimited`` / ``BudgetExceeded`` (429) or, with Redis down and
-        policy ``closed``, ``ServiceUnavailable`` (503). ``estimated_tokens`` is reserved against TPM."""
+        policy ``closed``, ``ServiceUnavailable`` (503). ``estimated_tokens`` is reserved against TPM,
+        ``estimated_cost`` (USD) against the budgets, until ``settle`` books the real numbers."""
         request_id = self._id_prefix + format(next(self._ids), "x")
         levels = levels_of(principal) if self._scripts is not None else ()
         if not levels:
             return Admission(request_id, estimated_tokens)
+        # Formatted once: the reservation's member in Redis is ``<request id>:<this text>``.
+        usd = f"{estimated_cost:.12f}" if estimated_cost > 0 and any(lv.has_budget for lv in levels) else ""
+        est = (estimated_tokens, usd)
         try:
-            reply = await self._admit(levels, request_id, estimated_tokens, skip_epoch=False)
+            reply = await self._admit(levels, request_id, est, skip_epoch=False)
             if reply.status == "reconcile":
                 try:
                     await self._reconciler.rebuild([levels[i] for i in reply.missing], reply, self._scripts)
@@ -155,7 +163,7 @@ class Limiter:
                         raise ServiceUnavailable(
                             f"budgets cannot be checked: {exc}", headers={"retry-after": "1"}
                         ) from exc
-                reply = await self._admit(levels, request_id, estimated_tokens, skip_epoch=True)
+                reply = await self._admit(levels, request_id, est, skip_epoch=True)
         except RedisUnavailable as exc:
             if self._policy == "closed":
                 raise ServiceUnavailable(
@@ -165,20 +173,25 @@ class Limiter:
             self.unmetered += 1
             return Admission(request_id, estimated_tokens, unmetered=True)
         if reply.status == "deny":
-            raise refusal(reply, levels[reply.level or 0], model, estimated_tokens)
+            raise refusal(reply, levels[reply.level or 0], model, estimated_tokens, estimated_cost)
         for level in levels:
             if level.has_slot:
                 self._inflight.setdefault(level.base + "conc", set()).add(request_id)
+            if usd and level.has_budget:
+                self._inflight.setdefault(level.base + "resv", set()).add(f"{request_id}:{usd}")
         return Admission(
             request_id,
             estimated_tokens,
+            usd,
             headers=headers(reply),
             levels=levels,
             admitted_at=reply.now,
         )
 
-    async def _admit(self, levels: tuple[Level, ...], request_id: str, est: int, *, skip_epoch: bool) -> AdmitReply:
-        args: list[str | int | float] = [request_id, est, self._lease, "1" if skip_epoch else "0"]
+    async def _admit(
+        self, levels: tuple[Level, ...], request_id: str, est: tuple[int, str], *, skip_epoch: bool
+    ) -> AdmitReply:
+        args: list[str | int | float] = [request_id, est[0], self._lease, "1" if skip_epoch else "0", est[1] or "0"]
         for level in levels:
             args.extend(level.args())
         script = self._scripts.admit  # type: ignore[union-attr]
@@ -201,13 +214,12 @@ class Limiter:
             adm.done = True
             return
         adm.done = True
+        reserved = adm.reserved_usd
         for level in adm.levels:
             if level.has_slot:
-                ids = self._inflight.get(level.base + "conc")
-                if ids is not None:
-                    ids.discard(adm.request_id)
-                    if not ids:
-                        del self._inflight[level.base + "conc"]
+                self._forget(level.base + "conc", adm.request_id)
+            if reserved and level.has_budget:
+                self._forget(level.base + "resv", f"{adm.request_id}:{reserved}")
         periods = Periods.at(adm.admitted_at)
         args: list[str | int] = [
             adm.request_id,
@@ -218,12 +230,22 @@ class Limiter:
             periods.month,
             periods.day_end + _GRACE,
             periods.month_end + _GRACE,
+            reserved or "0",
         ]
         for level in adm.levels:
-            args.extend(("1" if level.windowed else "0", "1" if level.has_slot else "0"))
+            budget = "1" if reserved and level.has_budget else "0"
+            args.extend(("1" if level.windowed else "0", "1" if level.has_slot else "0", budget))
         script = self._scripts.settle
         with contextlib.suppress(RedisUnavailable):
             await self._guard.call(lambda: script(keys=[lv.base for lv in adm.levels], args=args))
+
+    def _forget(self, key: str, member: str) -> None:
+        """This replica no longer renews ``member`` of ``key`` (its request ended)."""
+        members = self._inflight.get(key)
+        if members is not None:
+            members.discard(member)
+            if not members:
+                del self._inflight[key]
 
     async def _maintain(self) -> None:
         """Background: probe Redis while it is down; renew the leases of slots in flight."""
@@ -249,6 +271,10 @@ class Limiter:
     async def _renew(self) -> None:
         script = self._scripts.renew  # type: ignore[union-attr]
         # Pipelined on the one connection: all keys in one round trip.
+        # A reservation set's running total ('resvsum') lives as long as the set.
         await asyncio.gather(
-            *(script(keys=[key], args=[self._lease, *ids]) for key, ids in list(self._inflight.items()))
+            *(
+                script(keys=[key, key + "sum"] if key.endswith("resv") else [key], args=[self._lease, *ids])
+                for key, ids in list(self._inflight.items())
+            )
         )

@@ -143,12 +143,12 @@ def _chat_tokens(messages: Any) -> int:
     return (chars + 3) // 4 + extra
 
 
-def estimate_tokens(route: str, body: dict, *, default_completion_tokens: int = DEFAULT_COMPLETION_TOKENS) -> int:
-    """Tokens to reserve against TPM when a request is admitted: prompt characters / 4, plus the output
-    it may produce (``max_completion_tokens`` or ``max_tokens``, else the default) times ``n``. Settle
-    replaces the estimate with the real count."""
+def estimate_usage(route: str, body: dict, *, default_completion_tokens: int = DEFAULT_COMPLETION_TOKENS) -> Usage:
+    """What a request may use, before it runs: prompt characters / 4 (plus a few tokens per message), and the
+    output it may produce (``max_completion_tokens`` or ``max_tokens``, else the default) times ``n``. Reserved
+    against TPM and, priced, against budgets at admission; settle replaces it with the real usage."""
     if route == "embeddings":
-        return max(1, _text_tokens(body.get("input")))
+        return Usage(max(1, _text_tokens(body.get("input"))), 0)
     prompt = _chat_tokens(body.get("messages")) if route == "chat" else _text_tokens(body.get("prompt"))
     out = _count(body.get("max_completion_tokens"))
     if out is None:
@@ -156,4 +156,9 @@ def estimate_tokens(route: str, body: dict, *, default_completion_tokens: int = 
     if out is None:
         out = default_completion_tokens
     n = _count(body.get("n")) or 1
-    return prompt + out * n
+    return Usage(prompt, out * n)
+
+
+def estimate_tokens(route: str, body: dict, *, default_completion_tokens: int = DEFAULT_COMPLETION_TOKENS) -> int:
+    """Tokens to reserve against TPM when a request is admitted (``estimate_usage``'s total)."""
+    return estimate_usage(route, body, default_completion_tokens=default_completion_tokens).total_tokens

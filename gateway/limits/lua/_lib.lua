@@ -7,6 +7,7 @@
 --   base..'conc'            sorted set: in-flight requests, member = request id, score = lease expiry
 --   base..'spend:d:YYYYMMDD', base..'spend:m:YYYYMM'   USD spent (INCRBYFLOAT), UTC periods
 --   base..'epoch'           marker: the spend counters were rebuilt from the database
+--   base..'resv', base..'resvsum'   budget reservations of requests in flight and their USD total
 
 local WINDOW = 60
 
@@ -77,5 +78,35 @@ local function trim_window(base, now)
     redis.call('DEL', base .. 'tok')
   else
     redis.call('DECRBY', base .. 'tok', freed)
+  end
+end
+
+-- Budget reservations of requests in flight: base..'resv' holds ``<request id>:<USD>`` scored by lease
+-- expiry (renewed like concurrency slots), base..'resvsum' their total. A crashed replica's reservations
+-- expire with their lease; the total is dropped with the last member, so float drift never accumulates.
+local function trim_reservations(base, now)
+  local key = base .. 'resv'
+  local old = redis.call('ZRANGEBYSCORE', key, '-inf', fmt(now))
+  if #old == 0 then return end
+  local freed = 0
+  for _, member in ipairs(old) do
+    freed = freed + tonumber(string.match(member, ':([^:]+)$'))
+  end
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', fmt(now))
+  if redis.call('ZCARD', key) == 0 then
+    redis.call('DEL', base .. 'resvsum')
+  else
+    redis.call('INCRBYFLOAT', base .. 'resvsum', string.format('%.12f', -freed))
+  end
+end
+
+-- Drop one reservation (its request settled or failed); a reservation already expired is left alone.
+local function unreserve(base, member, usd)
+  local key = base .. 'resv'
+  if redis.call('ZREM', key, member) == 0 then return end
+  if redis.call('ZCARD', key) == 0 then
+    redis.call('DEL', base .. 'resvsum')
+  else
+    redis.call('INCRBYFLOAT', base .. 'resvsum', '-' .. usd)
   end
 end

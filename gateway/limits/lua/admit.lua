@@ -2,19 +2,22 @@
 --
 -- KEYS[i]  base of level i (the key, then its team; 1 or 2 levels)
 -- ARGV     request id, estimated tokens, lease seconds, skip_epoch ('1' after a reconcile attempt),
+--          estimated cost USD (reserved against budgets; '0' = none),
 --          then per level: rpm, tpm, max_concurrency, budget_daily, budget_monthly ('' = unlimited)
 -- Reply    {status, now, req_limit, req_remaining, req_reset_ms, tok_limit, tok_remaining, tok_reset_ms,
---           level, kind, retry_ms, limit, used, missing}
+--           level, kind, retry_ms, limit, used, missing, reserved}
 --          status 'ok' | 'deny' | 'reconcile' (levels in ``missing`` lost their spend counters);
 --          ``now`` is the server's time: the client derives the UTC day and month from it.
 
 local reqid, est, lease = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local skip_epoch = ARGV[4] == '1'
+local est_usd_s = ARGV[5]
+local est_usd = tonumber(est_usd_s)
 local now = now_s()
 
 local L = {}
 for i = 1, #KEYS do
-  local o = 4 + (i - 1) * 5
+  local o = 5 + (i - 1) * 5
   L[i] = {
     base = KEYS[i],
     rpm = tonumber(ARGV[o + 1]), tpm = tonumber(ARGV[o + 2]), conc = tonumber(ARGV[o + 3]),
@@ -29,6 +32,7 @@ local function reply(status, h, deny, missing)
     status, fmt(now),
     h.rl or '', h.rr or '', h.rres or '', h.tl or '', h.tr or '', h.tres or '',
     deny.level or '', deny.kind or '', deny.retry_ms or '', deny.limit or '', deny.used or '', missing or '',
+    deny.reserved or '',
   }
 end
 
@@ -54,7 +58,11 @@ for _, l in ipairs(L) do
     redis.call('ZREMRANGEBYSCORE', l.base .. 'conc', '-inf', fmt(now))
     l.inflight = redis.call('ZCARD', l.base .. 'conc')
   end
-  if (l.bd or l.bm) and not P then P = periods(now) end
+  if l.bd or l.bm then
+    if not P then P = periods(now) end
+    trim_reservations(l.base, now)
+    l.reserved = tonumber(redis.call('GET', l.base .. 'resvsum')) or 0
+  end
   if l.bd then l.spent_d = tonumber(redis.call('GET', l.base .. 'spend:d:' .. P.day)) or 0 end
   if l.bm then l.spent_m = tonumber(redis.call('GET', l.base .. 'spend:m:' .. P.month)) or 0 end
 end
@@ -79,15 +87,26 @@ end
 
 -- 3. Checks, most lasting first, so the reason given is the one that decides when a retry can pass.
 local deny
-local function refuse(i, kind, retry, limit, used)
+local function refuse(i, kind, retry, limit, used, reserved)
   deny = {level = tostring(i), kind = kind, retry_ms = tostring(math.ceil(retry * 1000)),
-          limit = tostring(limit), used = tostring(used)}
+          limit = tostring(limit), used = tostring(used), reserved = reserved and tostring(reserved)}
+end
+-- A budget takes a request only if what is spent, what requests in flight reserved and this request's
+-- estimate all fit: concurrency then cannot push spend past the budget, only estimates that fell short.
+-- Refused with room left: retry in a second if it fits once the requests in flight settle.
+local function check_budget(i, kind, budget, spent, reserved, period_end)
+  if spent >= budget then
+    refuse(i, kind, period_end - now, budget, spent)
+  elseif spent + reserved + est_usd > budget then
+    local retry = spent + est_usd <= budget and 1 or period_end - now
+    refuse(i, kind, retry, budget, spent, reserved)
+  end
 end
 for i, l in ipairs(L) do
-  if not deny and l.bm and l.spent_m >= l.bm then refuse(i, 'budget_monthly', P.month_end - now, l.bm, l.spent_m) end
+  if not deny and l.bm then check_budget(i, 'budget_monthly', l.bm, l.spent_m, l.reserved, P.month_end) end
 end
 for i, l in ipairs(L) do
-  if not deny and l.bd and l.spent_d >= l.bd then refuse(i, 'budget_daily', P.day_end - now, l.bd, l.spent_d) end
+  if not deny and l.bd then check_budget(i, 'budget_daily', l.bd, l.spent_d, l.reserved, P.day_end) end
 end
 for i, l in ipairs(L) do
   if not deny and l.rpm and l.count + 1 > l.rpm then
@@ -121,6 +140,12 @@ if not deny then
     if l.conc then
       redis.call('ZADD', l.base .. 'conc', fmt(now + lease), reqid)
       redis.call('EXPIRE', l.base .. 'conc', math.ceil(lease) + WINDOW)
+    end
+    if (l.bd or l.bm) and est_usd > 0 then
+      redis.call('ZADD', l.base .. 'resv', fmt(now + lease), reqid .. ':' .. est_usd_s)
+      redis.call('INCRBYFLOAT', l.base .. 'resvsum', est_usd_s)
+      redis.call('EXPIRE', l.base .. 'resv', math.ceil(lease) + WINDOW)
+      redis.call('EXPIRE', l.base .. 'resvsum', math.ceil(lease) + WINDOW)
     end
   end
 end

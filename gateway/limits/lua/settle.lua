@@ -4,16 +4,18 @@
 --
 -- KEYS[i]  base of level i (as in admit)
 -- ARGV     request id, reserved tokens, real tokens, cost USD, day id, month id,
---          day counter expire-at, month counter expire-at (epoch s),
---          then per level: windowed ('1' when the level has rpm/tpm), slot ('1' when it has a concurrency limit)
+--          day counter expire-at, month counter expire-at (epoch s), reserved USD (as admit was given it),
+--          then per level: windowed ('1' when the level has rpm/tpm), slot ('1' when it has a concurrency limit),
+--          budget ('1' when admit reserved the estimated cost on it)
 
 local reqid, reserved, real, cost = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
-local day, month, day_exp, month_exp = ARGV[5], ARGV[6], ARGV[7], ARGV[8]
+local day, month, day_exp, month_exp, resv_usd = ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9]
 local now = now_s()
 
 for i = 1, #KEYS do
   local base = KEYS[i]
-  local windowed, slot = ARGV[8 + (i - 1) * 2 + 1] == '1', ARGV[8 + (i - 1) * 2 + 2] == '1'
+  local o = 9 + (i - 1) * 3
+  local windowed, slot, budget = ARGV[o + 1] == '1', ARGV[o + 2] == '1', ARGV[o + 3] == '1'
   if windowed then
     trim_window(base, now)
     local old = reqid .. ':' .. reserved
@@ -27,6 +29,7 @@ for i = 1, #KEYS do
     end
   end
   if slot then redis.call('ZREM', base .. 'conc', reqid) end
+  if budget then unreserve(base, reqid .. ':' .. resv_usd, resv_usd) end
   if cost > 0 then
     local d, m = base .. 'spend:d:' .. day, base .. 'spend:m:' .. month
     redis.call('INCRBYFLOAT', d, ARGV[4])

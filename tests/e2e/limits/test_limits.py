@@ -5,6 +5,7 @@ Each test creates its own key through the admin API, so the tests share the gate
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 from collections.abc import Iterator
@@ -18,6 +19,8 @@ import redis
 
 from tests.e2e.limits.conftest import (
     OUTPUT_TOKENS,
+    PRICE_IN,
+    PRICE_OUT,
     TPOT_MS,
     admin,
     chat_body,
@@ -35,7 +38,8 @@ from tests.support.processes import GatewayProcess
 
 #: A Go duration as OpenAI's x-ratelimit-reset-* headers send it ("1m0s", "59.93s", "12ms").
 GO_DURATION = re.compile(r"^(\d+h)?(\d+m)?(\d+(\.\d+)?s|\d+ms)$")
-#: About 1.9 thousandths of a dollar per request to ``priced`` (17 prompt tokens, 1 output token).
+#: Two thousandths of a dollar per request to ``priced`` (18 prompt tokens, 1 output token), which is also
+#: what the gateway reserves for it (42 characters / 4 + 7 prompt tokens estimated, max_tokens 1).
 PRICED_PROMPT = "spend " * 7
 
 
@@ -104,23 +108,31 @@ def test_when_more_requests_than_the_concurrency_limit_run_at_once_then_the_extr
     assert eventually(lambda: post(gw, key, chat_body()).status_code == 200, timeout=3.0)
 
 
-def spend(gw: GatewayProcess, key: str, limit: int = 40) -> tuple[dict[str, float], openai.RateLimitError]:
-    """Call ``priced`` until refused; return the cost of each served request by id, and the refusal."""
+def spend(
+    gw: GatewayProcess, key: str, limit: int = 40, request_id: str | None = None
+) -> tuple[dict[str, float], openai.RateLimitError]:
+    """Call ``priced`` until refused; return the cost of each served request by (our) id, and the refusal.
+    With ``request_id`` every request sends that ``x-request-id``."""
     client = sdk(gw, key)
     costs: dict[str, float] = {}
+    extra = {"extra_headers": {"x-request-id": request_id}} if request_id else {}
     for _ in range(limit):
         try:
-            raw = client.chat.completions.with_raw_response.create(**chat_body("priced", content=PRICED_PROMPT))
+            raw = client.chat.completions.with_raw_response.create(
+                **chat_body("priced", content=PRICED_PROMPT), **extra
+            )
         except openai.RateLimitError as exc:
             return costs, exc
-        costs[raw.headers["x-request-id"]] = cost(raw.parse().usage.model_dump())
+        costs[raw.headers["x-interlock-request-id"]] = cost(raw.parse().usage.model_dump())
     raise AssertionError(f"{limit} requests were served, costing ${sum(costs.values()):.4f}, and none was refused")
 
 
 def test_when_the_daily_budget_is_spent_then_requests_get_429_naming_the_budget_and_its_reset(gw, module_postgres_url):
     created = create_key(gw, name=f"budget-{uuid.uuid4().hex[:6]}", limits={"budget_daily_usd": 0.01})
     costs, refused = spend(gw, created["key"])
-    assert sum(costs.values()) >= 0.01 and len(costs) >= 2
+    # Each request reserves its estimated cost at admission, here exactly its real cost: spend reaches the
+    # budget and never passes it.
+    assert sum(costs.values()) == pytest.approx(0.01) and len(costs) == 5
     tomorrow = (datetime.now(UTC) + timedelta(days=1)).strftime("%Y-%m-%dT00:00:00Z")
     assert refused.code == "budget_exceeded" and refused.status_code == 429
     assert refused.body["message"] == f"key {created['name']!r} daily budget of $0.01 is spent; resets at {tomorrow}"
@@ -188,3 +200,47 @@ def test_when_a_stream_ends_then_its_real_tokens_replace_the_reservation(gw):
 
     # Settlement runs when the stream has ended, off the response path: a moment later at most.
     assert eventually(settled, timeout=5)
+
+
+def test_when_a_client_repeats_its_request_id_then_a_budget_rebuilt_after_a_redis_flush_counts_every_request(
+    gw, module_postgres_url, module_redis_url
+):
+    created = create_key(gw, limits={"budget_daily_usd": 0.01})
+    costs, _ = spend(gw, created["key"], request_id="same-id-every-time")
+    rows = wait_records(module_postgres_url, created["id"], len(costs) + 1)
+    assert len(rows) == len(costs) + 1 and {r["client_request_id"] for r in rows} == {"same-id-every-time"}
+    assert sum(r["cost_usd"] for r in rows) == pytest.approx(sum(costs.values()), rel=1e-9)
+    with redis.Redis.from_url(module_redis_url) as r:
+        r.flushdb()
+    # Rebuilt from the records: every request's cost is there, so the budget still refuses.
+    with pytest.raises(openai.RateLimitError) as caught:
+        sdk(gw, created["key"]).chat.completions.create(**chat_body("priced", content=PRICED_PROMPT))
+    assert caught.value.code == "budget_exceeded"
+
+
+#: A request whose estimate is its real usage: 20 prompt token ids and 10 output tokens, $0.004 at the prices
+#: of ``priced``; about 0.5 s in the emulator (50 ms per output token), so a burst is in flight at once.
+BURST_BODY = completion_body(20, max_tokens=10, model="priced")
+BURST_COST = 20 * PRICE_IN + 10 * PRICE_OUT
+
+
+@pytest.mark.parametrize("concurrency", [30, 300])
+def test_when_a_burst_hits_a_budget_then_spend_stays_within_it_whatever_the_concurrency(
+    gw, module_postgres_url, concurrency
+):
+    created = create_key(gw, limits={"budget_daily_usd": 0.05})
+
+    async def burst() -> list[httpx.Response]:
+        limits = httpx.Limits(max_connections=concurrency)
+        headers = {"authorization": f"Bearer {created['key']}"}
+        async with httpx.AsyncClient(limits=limits, headers=headers, timeout=60) as client:
+            url = f"{gw.url}/v1/completions"
+            return await asyncio.gather(*(client.post(url, json=BURST_BODY) for _ in range(concurrency)))
+
+    responses = asyncio.run(burst())
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [200] * 12 + [429] * (concurrency - 12)  # 12 x $0.004 = $0.048 <= $0.05 < 13 x $0.004
+    assert {r.json()["error"]["code"] for r in responses if r.status_code == 429} == {"budget_exceeded"}
+    rows = wait_records(module_postgres_url, created["id"], concurrency)
+    spent = sum(r["cost_usd"] for r in rows)
+    assert spent == pytest.approx(12 * BURST_COST) and spent <= 0.05

@@ -185,3 +185,90 @@ async def test_when_redis_is_flushed_then_spend_is_rebuilt_from_the_request_reco
 
     with pytest.raises(BudgetExceeded, match=r"key 'k1' daily budget of \$0.05"):
         await limiter.admit(p, "m", 1)
+
+
+# -- reservations: the estimated cost is booked at admission, the real cost at settle ---------------------
+
+
+@pytest.mark.parametrize("concurrency", [30, 300])
+async def test_when_a_burst_arrives_at_once_then_the_budget_admits_what_its_estimates_fit(
+    make_limiter: MakeLimiter, concurrency: int
+):
+    limiter = await make_limiter()
+    p = key(budget_daily_usd=0.05)
+
+    results = await asyncio.gather(
+        *(limiter.admit(p, "m", 1, 0.004) for _ in range(concurrency)), return_exceptions=True
+    )
+
+    admitted = [r for r in results if not isinstance(r, BaseException)]
+    assert len(admitted) == 12  # 12 x $0.004 = $0.048; a 13th could reach $0.052
+    assert all(isinstance(r, BudgetExceeded) for r in results if isinstance(r, BaseException))
+    for admission in admitted:
+        await limiter.settle(admission, Usage(1, 1), 0.004)
+    with pytest.raises(BudgetExceeded):
+        await limiter.admit(p, "m", 1, 0.004)
+
+
+async def test_when_a_request_settles_then_its_reservation_gives_way_to_the_real_cost(make_limiter: MakeLimiter):
+    limiter = await make_limiter()
+    p = key(name="checkout", budget_daily_usd=0.05)
+    first = await limiter.admit(p, "m", 1, 0.04)
+
+    with pytest.raises(BudgetExceeded) as err:
+        await limiter.admit(p, "m", 1, 0.02)
+    assert err.value.message.startswith("key 'checkout' daily budget of $0.05 cannot cover this request:")
+    assert "$0.0000 spent, $0.0400 reserved by requests in flight, this one may cost $0.0200" in err.value.message
+    assert err.value.retry_after == 1  # it fits once the request in flight settles below its estimate
+
+    await limiter.settle(first, Usage(1, 1), 0.01)
+    second = await limiter.admit(p, "m", 1, 0.02)
+    await limiter.release(second)  # failed before any usage: its reservation is dropped, nothing spent
+    await limiter.admit(p, "m", 1, 0.04)  # $0.01 spent + $0.04 = the whole budget
+
+
+async def test_when_an_estimate_exceeds_what_is_left_then_the_retry_is_at_the_reset(make_limiter: MakeLimiter):
+    limiter = await make_limiter()
+    p = key(budget_daily_usd=0.05)
+    await spend(limiter, p, 0.04)
+
+    with pytest.raises(BudgetExceeded, match="Resets at") as err:
+        await limiter.admit(p, "m", 1, 0.02)
+    assert err.value.retry_after > 1
+    await limiter.admit(p, "m", 1, 0.005)
+
+
+async def test_when_a_replica_dies_then_its_reservations_expire_with_their_lease(make_limiter: MakeLimiter):
+    dead = await make_limiter(lease=0.5)
+    p = key(budget_daily_usd=0.05)
+    await dead.admit(p, "m", 1, 0.05)
+    await dead.aclose()  # never settles, never renews
+    alive = await make_limiter()
+
+    with pytest.raises(BudgetExceeded):
+        await alive.admit(p, "m", 1, 0.01)
+
+    async def admitted() -> bool:
+        try:
+            await alive.admit(p, "m", 1, 0.01)
+        except BudgetExceeded:
+            return False
+        return True
+
+    deadline = asyncio.get_running_loop().time() + 10
+    while not await admitted():
+        assert asyncio.get_running_loop().time() < deadline, "the dead replica's reservation never expired"
+        await asyncio.sleep(0.1)
+
+
+async def test_when_a_request_outlives_its_lease_then_its_replica_keeps_the_reservation(make_limiter: MakeLimiter):
+    limiter = await make_limiter(lease=0.6)  # renewed every 0.2 s
+    p = key(budget_daily_usd=0.05)
+    long_running = await limiter.admit(p, "m", 1, 0.05)
+
+    await asyncio.sleep(2.0)  # more than three leases
+
+    with pytest.raises(BudgetExceeded):
+        await limiter.admit(p, "m", 1, 0.01)
+    await limiter.settle(long_running, Usage(1, 1), 0.03)
+    await limiter.admit(p, "m", 1, 0.01)
