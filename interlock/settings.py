@@ -27,6 +27,7 @@ from gateway.config import (
     TimeoutConfig,
 )
 from gateway.errors import ConfigError
+from gateway.intent.config import IntentRouterConfig
 from observability.config import RollupConfig, TraceStoreConfig
 
 
@@ -101,6 +102,8 @@ class Settings(BaseSettings):
     """The one embedding model of the AI layer (guards, intent router, semantic cache)."""
     cache: CacheSettings = Field(default_factory=CacheSettings)
     """Where cached answers live (per-model switches are ``models[].cache``)."""
+    router: IntentRouterConfig = Field(default_factory=IntentRouterConfig)
+    """Intent routers clients name as ``model`` (``gateway.intent``); see the README's "Intent router"."""
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Settings:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from gateway.access.catalog import effective_models
@@ -25,11 +26,16 @@ def model_names(s: Session, yaml_models: Sequence[ModelConfig]) -> set[str]:
     return {m.name for m in models}
 
 
+def router_names(s: Session) -> set[str]:
+    """Intent routers (``gateway/intent``): clients name them as ``model``, so grants may name them too."""
+    return set(s.connection().execute(sa.text("SELECT name FROM intent_routers")).scalars())
+
+
 def check_models(s: Session, yaml_models: Sequence[ModelConfig], wanted: list[str] | None) -> None:
     """Refuse grants naming a model the gateway does not serve: almost always a typo."""
     if wanted is None:
         return
-    unknown = sorted(set(wanted) - model_names(s, yaml_models))
+    unknown = sorted(set(wanted) - model_names(s, yaml_models) - router_names(s))
     if unknown:
         raise InvalidRequest(f"allowed_models: unknown model(s) {unknown}", param="allowed_models")
 

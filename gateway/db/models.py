@@ -16,7 +16,12 @@ from gateway.db.columns import UTCDateTime, utcnow
 
 #: Modules that define SQLModel tables. Listed modules that are not installed are skipped, so a table
 #: module can land after this one without editing it.
-MODEL_MODULES: list[str] = ["gateway.db.models", "gateway.access.models", "gateway.db.insights"]
+MODEL_MODULES: list[str] = [
+    "gateway.db.models",
+    "gateway.access.models",
+    "gateway.db.insights",
+    "gateway.intent.models",
+]
 
 
 class RequestRecord(SQLModel, table=True):

@@ -14,6 +14,7 @@ from router.intent.decide import Decision, IntentRouter, train
 from router.intent.definition import Human, Intent, OutOfScope, RouterDefinition, Target, Tier, parse_definition
 from router.intent.errors import DefinitionError, IntentRouterError, RouterNotFound, RouterUnavailable
 from router.intent.head import Head, fit_head
+from router.intent.routing import EmbedOne, HTTPRouting, IntentRouting, LocalRouting, user_turn
 from router.intent.text import normalise
 from router.intent.tiers import difficulty, pick_model
 
@@ -22,11 +23,15 @@ __all__ = [
     "ContextTooLong",
     "Decision",
     "DefinitionError",
+    "EmbedOne",
+    "HTTPRouting",
     "Head",
     "Human",
     "Intent",
     "IntentRouter",
     "IntentRouterError",
+    "IntentRouting",
+    "LocalRouting",
     "ModelContext",
     "OutOfScope",
     "RouterDefinition",
@@ -42,4 +47,5 @@ __all__ = [
     "pick_model",
     "plan_context",
     "train",
+    "user_turn",
 ]

@@ -115,11 +115,13 @@ def fit_head(classes: list[tuple[str, list[str]]], embed: Embed, *, embedder: st
     texts, labels = [], []
     for c, (_, examples) in enumerate(classes):
         for e in examples:
-            texts.append(normalise(e))
+            texts.append(e)
             labels.append(c)
     n_orig = len(texts)
     groups = list(range(n_orig))
-    extra = augment(texts, labels, min(n_orig, AUGMENT_UP_TO - n_orig), seed)
+    # Examples are embedded as written (queries are too: the request's embedding is shared with the guards and
+    # the cache); the variants are normalised and carry a typo, so the head learns that neither matters.
+    extra = augment([normalise(t) for t in texts], labels, min(n_orig, AUGMENT_UP_TO - n_orig), seed)
     # Each typo variant stays in its source example's fold: a held-out example's twin must not be trained on.
     for t, i in extra:
         texts.append(t)

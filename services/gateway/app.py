@@ -50,6 +50,7 @@ _PLAIN_METHODS = {
     "/v1/models": "GET",
     "/models": "GET",
     "/metrics": "GET",
+    "/v1/route": "POST",
 }
 _JSON = b"application/json"
 _SSE_HEADERS = [
@@ -260,6 +261,8 @@ class GatewayApp:
                 await _send_json(send, 200, self._models(auth.decode("latin-1") if auth else None))
             except InterlockError as exc:
                 await _send_error(send, exc, new_request_id(None))
+        elif path == "/v1/route" and method == "POST" and gw.route_step is not None:
+            await self._route(scope, receive, send)
         elif path == "/metrics" and method == "GET":
             body = gw.render_metrics()
             await send(
@@ -281,6 +284,20 @@ class GatewayApp:
                 new_request_id(None),
             )
 
+    async def _route(self, scope, receive, send) -> None:
+        """``POST /v1/route``: an intent router's decision for a chat, without calling any model."""
+        request_id = new_request_id(None)
+        try:
+            auth = dict(scope["headers"]).get(b"authorization")
+            body = parse_body(await self._read_body(receive))
+            result = await self.gateway.route_step.route_only(body, auth and auth.decode("latin-1"), request_id)
+        except _ClientGone:
+            return
+        except InterlockError as exc:
+            await _send_error(send, exc, request_id)
+            return
+        await _send_json(send, 200, result)
+
     def _models(self, authorization: str | None) -> dict:
         """The models this caller may use (all of them for anonymous callers when keys are not required)."""
         gw = self.gateway
@@ -294,6 +311,11 @@ class GatewayApp:
                 {"id": p.name, "object": "model", "created": 0, "owned_by": "interlock"}
                 for p in pools
                 if allowed is None or p.name in allowed
+            ]
+            + [
+                {"id": name, "object": "model", "created": 0, "owned_by": "interlock-router"}
+                for name in sorted(gw.routers.names if gw.routers is not None else ())
+                if allowed is None or name in allowed
             ],
         }
 
@@ -373,6 +395,7 @@ def _build_admin(app: GatewayApp):
     gateway = app.gateway
     admin = create_admin_app(lambda: gateway.access)
     admin.state.cache = lambda: gateway.cache  # DELETE /admin/cache invalidates this gateway's cache
+    admin.state.routers = lambda: gateway.routers  # /admin/routers trains and serves on this gateway
     return admin
 
 
