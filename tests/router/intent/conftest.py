@@ -100,10 +100,8 @@ def support_router(embedder):
 
 @pytest.fixture(scope="session")
 def decide(support_router, embedder):
-    from router.intent import normalise
-
     def run(text: str, router=None):
         r = router or support_router
-        return r.decide(embedder.embed([normalise(text)])[0], text)
+        return r.decide(embedder.embed([text])[0], text)
 
     return run
