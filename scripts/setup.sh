@@ -4,6 +4,24 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
+# The console's charts: uPlot from npm, into the package's static folder (served by the gateway at /ui; nothing
+# is fetched from a CDN at run time). Before the stamp check: the folder is not in git, a fresh clone needs it.
+vendor=console/static/vendor
+if [ ! -f "$vendor/uPlot.iife.min.js" ]; then
+  if command -v npm >/dev/null 2>&1; then
+    tmp=$(mktemp -d)
+    if (cd "$tmp" && npm install --no-audit --no-fund --silent uplot@1.6.32 >/dev/null); then
+      mkdir -p "$vendor"
+      cp "$tmp"/node_modules/uplot/dist/uPlot.iife.min.js "$tmp"/node_modules/uplot/dist/uPlot.min.css \
+        "$tmp"/node_modules/uplot/LICENSE "$vendor"/
+    else
+      echo "setup: npm could not install uplot; the console shows tables instead of charts"
+    fi
+    rm -rf "$tmp"
+  else
+    echo "setup: npm not found (apt-get install npm); the console shows tables instead of charts"
+  fi
+fi
 stamp=.venv/.installed
 if [ -f "$stamp" ] && [ "$stamp" -nt pyproject.toml ] && [ -x .venv/bin/interlock ]; then
   exit 0

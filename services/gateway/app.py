@@ -31,6 +31,7 @@ from gateway.requests import build_context, new_request_id, parse_body
 from gateway.streaming import GatewayStream
 from gateway.types import UpstreamResponse
 from observability import parent_from_traceparent
+from services.gateway.console import serve_console
 
 log = logging.getLogger("interlock.service")
 
@@ -273,6 +274,8 @@ class GatewayApp:
                 }
             )
             await send({"type": "http.response.body", "body": body})
+        elif path.startswith("/ui") and method == "GET" and await serve_console(path, send):
+            return  # the ops console's static pages (services/gateway/console.py)
         elif path in _PLAIN_METHODS:
             allow = _PLAIN_METHODS[path]
             error = MethodNotAllowed(f"Use {' or '.join(allow.split(', '))} for {path}.", headers={"allow": allow})
