@@ -17,6 +17,7 @@ _COMMANDS: dict[str, str] = {
     "teams": "interlock.commands.admin:teams",
     "models": "interlock.commands.admin:models",
     "cache": "interlock.commands.cache:cache",
+    "router": "interlock.commands.router:router",
 }
 
 

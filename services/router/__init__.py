@@ -1,0 +1,1 @@
+"""The intent router as a service: ``interlock router serve`` (``router.mode: service`` in the gateways)."""
