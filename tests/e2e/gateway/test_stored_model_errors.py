@@ -66,7 +66,7 @@ def rejected(gw: GatewayProcess) -> dict:
 
 
 def test_when_a_bad_model_row_is_stored_then_replicas_keep_applying_and_new_ones_start(settings, processes):
-    first = GatewayProcess(settings)
+    first = GatewayProcess(settings, startup_timeout=120)
     processes.append(first)
     first.start()
     store_bad_row(settings["database"]["url"])
@@ -75,11 +75,11 @@ def test_when_a_bad_model_row_is_stored_then_replicas_keep_applying_and_new_ones
     late = {"name": "late", "deployments": [{"kind": "vllm", "url": settings["models"][0]["deployments"][0]["url"]}]}
     late["deployments"][0]["model"] = "m"
     assert httpx.put(first.url + "/admin/models/late", json=late, headers=ADMIN, timeout=10).status_code == 200
-    assert eventually(lambda: serves(first, "late"))
-    assert "deployments.0.url" in eventually(lambda: rejected(first).get("bad"))
+    assert eventually(lambda: serves(first, "late"), timeout=30)
+    assert "deployments.0.url" in eventually(lambda: rejected(first).get("bad"), timeout=30)
 
     # A replica started while the bad row is stored starts, serves the valid models and names the bad one.
-    second = GatewayProcess(settings)
+    second = GatewayProcess(settings, startup_timeout=120)  # a busy CI machine starts slowly
     processes.append(second)
     second.start()
     assert serves(second, "m") and serves(second, "late")
@@ -91,4 +91,4 @@ def test_when_a_bad_model_row_is_stored_then_replicas_keep_applying_and_new_ones
     assert httpx.delete(second.url + "/admin/models/bad", headers=ADMIN, timeout=10).status_code == 204
     assert httpx.delete(second.url + "/admin/models/late", headers=ADMIN, timeout=10).status_code == 204
     for gw in (first, second):
-        assert eventually(lambda gw=gw: not serves(gw, "late") and not rejected(gw))
+        assert eventually(lambda gw=gw: not serves(gw, "late") and not rejected(gw), timeout=30)
