@@ -39,11 +39,14 @@ def effective_models(
             source.pop(name, None)
         else:
             try:
-                merged[name] = ModelConfig.model_validate(config)
+                model = ModelConfig.model_validate(config)
+                if model.name != name:  # the row's key is the name routes and grants use
+                    raise ValueError(f"the stored config names {model.name!r}")
             except (ValidationError, TypeError, ValueError) as exc:
                 if errors is not None:
                     errors[name] = describe_invalid(exc)
                 continue
+            merged[name] = model
             source[name] = "override"
     return list(merged.values()), source
 
@@ -51,7 +54,7 @@ def effective_models(
 def describe_invalid(exc: Exception) -> str:
     """What is wrong, naming the fields but never echoing values (a stored config may hold an api_key)."""
     if not isinstance(exc, ValidationError):
-        return f"invalid stored configuration ({type(exc).__name__})"
+        return str(exc) if isinstance(exc, ValueError) else f"invalid stored configuration ({type(exc).__name__})"
     problems = []
     for err in exc.errors(include_input=False, include_url=False):
         loc = ".".join(str(p) for p in err["loc"]) or "(top level)"

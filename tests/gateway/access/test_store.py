@@ -190,3 +190,36 @@ async def test_when_changes_race_then_each_commits_with_its_own_version(store):
     created = await asyncio.gather(*(store.create_key(KeySpec(name=f"k{i}")) for i in range(12)))
     assert len({k.id for k in created}) == 12
     assert store.read_version() == before + 12
+
+
+def _store_raw(engine: sa.Engine, name: str, config: object) -> None:
+    """A row as an older release (or a hand edit) could have left it: never checked by ``set_model``."""
+    import orjson
+
+    with engine.begin() as c:
+        c.execute(
+            sa.text("INSERT INTO model_overrides (name, config, deleted, updated_at) VALUES (:n, :c, false, :t)"),
+            {"n": name, "c": orjson.dumps(config).decode(), "t": datetime.now(UTC)},
+        )
+
+
+async def test_when_stored_models_do_not_validate_then_they_are_skipped_and_named(store, engine):
+    secret = "sk-do-not-echo-me"
+    _store_raw(engine, "bad", {"name": "bad", "deployments": [{"url": "http://127.0.0.1:99999", "api_key": secret}]})
+    _store_raw(engine, "large", {"name": "large", "deployments": [{"url": "http://[::1"}]})
+    _store_raw(engine, "alias", {"name": "small", "deployments": [{"url": "http://10.0.0.1:8000"}]})
+    _store_raw(engine, "junk", [1, 2])
+    errors: dict[str, str] = {}
+
+    models = store.load_models(errors)
+
+    assert [m.name for m in models] == ["small", "large", "embed"]
+    assert models[1] == MODELS[1]  # a bad override of a YAML model leaves the YAML model served
+    assert set(errors) == {"bad", "large", "alias", "junk"}
+    assert "deployments.0.url" in errors["bad"] and "deployments.0.url" in errors["large"]
+    assert "'small'" in errors["alias"]
+    assert not any(secret in e or "99999" in e for e in errors.values())
+    await store.delete_model("bad")  # an invalid row can still be removed through the API
+    errors.clear()
+    store.load_models(errors)
+    assert "bad" not in errors
