@@ -128,7 +128,7 @@ def fit_head(classes: list[tuple[str, list[str]]], embed: Embed, *, embedder: st
         labels.append(labels[i])
         groups.append(i)
     t_prep = time.perf_counter()
-    X = embed(texts).astype(np.float32)
+    X = _embed_sorted(embed, texts)
     t_embed = time.perf_counter()
     y = np.asarray(labels)
     g = np.asarray(groups)
@@ -190,6 +190,16 @@ def fit_head(classes: list[tuple[str, list[str]]], embed: Embed, *, embedder: st
         embedder=embedder,
         figures=figures,
     )
+
+
+def _embed_sorted(embed: Embed, texts: list[str], batch: int = 64) -> np.ndarray:
+    """Embed in batches of similar length: a batch is padded to its longest text, so sorting first saves the
+    model most of its work on mixed lengths (and small batches keep the padding short)."""
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    parts = [embed([texts[i] for i in order[j : j + batch]]) for j in range(0, len(order), batch)]
+    X = np.empty((len(texts), parts[0].shape[1]), dtype=np.float32)
+    X[order] = np.concatenate(parts)
+    return X
 
 
 def _folds(y: np.ndarray, seed: int) -> np.ndarray:
