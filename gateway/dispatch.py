@@ -25,7 +25,7 @@ from gateway.pool import Deployment, ModelPool, ModelTable
 from gateway.requests import affinity_text
 from gateway.streaming import GatewayStream
 from gateway.types import RequestContext, UpstreamRequest, UpstreamResponse
-from gateway.upstreams.sse import is_json_object, is_role_only
+from gateway.upstreams.sse import check_first_event, is_role_only
 from observability import CLIENT, OPERATION, GatewayMetrics, Tracing
 from router import PrefixAffinityRouter, RouteHint, prefix_hashes
 
@@ -87,7 +87,7 @@ class Dispatcher:
         for position, p in enumerate(chain):
             hint = self._hint(ctx, p)
             tried: set[str] = set()
-            answered_500: list[str] = []
+            answered_500: list[str] = []  # replicas that answered this request HTTP 500 (poison detection)
             for attempt in range(self.retries.attempts):
                 d = await p.pick(hint, tried)
                 if d is None and tried:
@@ -159,9 +159,7 @@ class Dispatcher:
             rest = stream.__aiter__()
             prefetched: list[bytes] = []
             async for payload in rest:
-                # Nothing is committed yet: an event the client's SDK could not parse is a failure of this replica.
-                if not is_json_object(payload):
-                    raise UpstreamProtocolError(f"upstream {d.name} began its stream with an event that is not JSON")
+                check_first_event(d.name, payload)  # nothing is committed yet: garbage here is this replica's failure
                 prefetched.append(payload)
                 if not is_role_only(payload):
                     break

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import orjson
 
+from gateway.errors import UpstreamHTTPError, UpstreamProtocolError
 from gateway.types import Usage
 
 DONE = b"[DONE]"
@@ -37,13 +38,25 @@ def chunk_usage(payload: bytes) -> Usage | None:
     return usage_from(obj) if isinstance(obj, dict) else None
 
 
-def is_json_object(payload: bytes) -> bool:
-    """Whether an event's data is a JSON object, as every OpenAI stream chunk is (checked on a stream's first events,
-    before the response is committed; later ones pass through unparsed)."""
+def check_first_event(name: str, payload: bytes) -> None:
+    """Raise ours unless a stream's early event is a JSON object that is not an error.
+
+    Checked on the events read before the response is committed (the role chunk, the first token); later ones
+    pass through unparsed. Garbage is ``UpstreamProtocolError`` (retried elsewhere); an error the upstream reports
+    in-stream (vLLM's ``{"error": {...}}``) becomes ``UpstreamHTTPError`` with its code, so it is retried or
+    relayed as the status it names instead of a 200 whose first chunk is an error.
+    """
     try:
-        return isinstance(orjson.loads(payload), dict)
+        obj = orjson.loads(payload)
     except orjson.JSONDecodeError:
-        return False
+        obj = None
+    if not isinstance(obj, dict):
+        raise UpstreamProtocolError(f"upstream {name} began its stream with an event that is not JSON")
+    error = obj.get("error")
+    if error is not None and "choices" not in obj:
+        code = error.get("code") if isinstance(error, dict) else None
+        status = code if isinstance(code, int) and 400 <= code <= 599 else 502
+        raise UpstreamHTTPError(status, payload)
 
 
 def is_usage_only(payload: bytes) -> bool:
