@@ -60,6 +60,8 @@ class Gateway:
         self._health: HealthMonitor | None = None
         self._in_flight = 0
         self._store_spans = settings.trace_store.enabled
+        self._objective_s = settings.rollups.latency_objective_ms / 1000  # goodput
+        self.feedback = None  # gateway.feedback.Feedback, when feedback.enabled
         self.config_version: str | None = None  # fingerprint of settings and models in force, for records
 
     # -- lifecycle -------------------------------------------------------------------------------------------
@@ -85,6 +87,13 @@ class Gateway:
 
             self.cache = start_cache(self)
             steps.append(self.cache)
+        if s.feedback.enabled:
+            from gateway.feedback import Feedback
+
+            self.feedback = Feedback(s.feedback, self.engine, self.metrics)
+            await self.feedback.start()
+            if s.feedback.implicit:  # reads signals from chat traffic; off, nothing of it is on the request path
+                steps.append(self.feedback.step)
         steps = [*steps, *self.extra_steps]
         if s.trace_store.enabled and self.tracing.enabled:  # a child span per step, only when spans are stored
             from gateway.recording import traced
@@ -194,6 +203,8 @@ class Gateway:
             await asyncio.gather(*self._background, return_exceptions=True)
         if self.limiter is not None:
             await self.limiter.aclose()
+        if self.feedback is not None:
+            await self.feedback.aclose()
         if self.writer is not None:
             await self.writer.close()  # releases the journal: the recorder ships the rest and exits
         if self.recorder is not None:
@@ -319,6 +330,8 @@ class Gateway:
                 tpot_m.observe(tpot)
         m.count_request(ctx.route, model, ctx.status)
         latency_m.observe(latency)
+        if ctx.status < 400 and latency <= self._objective_s:
+            m.count_goodput(ctx.route, model)
         if usage is not None:
             if self.pricing is not None and ctx.served_model:
                 ctx.cost_usd = self.pricing.cost(ctx.served_model, usage)

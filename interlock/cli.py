@@ -16,6 +16,7 @@ _COMMANDS: dict[str, str] = {
     "keys": "interlock.commands.admin:keys",
     "teams": "interlock.commands.admin:teams",
     "models": "interlock.commands.admin:models",
+    "feedback": "interlock.commands.feedback:feedback",
     "cache": "interlock.commands.cache:cache",
     "router": "interlock.commands.router:router",
 }

@@ -27,6 +27,8 @@ from gateway.config import (
     TimeoutConfig,
 )
 from gateway.errors import ConfigError
+from gateway.feedback.config import FeedbackConfig
+from guardrails.config import GuardrailsConfig
 from gateway.intent.config import IntentRouterConfig
 from observability.config import RollupConfig, TraceStoreConfig
 
@@ -97,9 +99,13 @@ class Settings(BaseSettings):
     """The built-in trace store (spans in the database, tail sampling, retention)."""
     rollups: RollupConfig = Field(default_factory=RollupConfig)
     """Per-minute rollups of request records, read by the ops console."""
+    feedback: FeedbackConfig = Field(default_factory=FeedbackConfig)
+    """``POST /v1/feedback`` and implicit feedback signals."""
     access: AccessConfig = Field(default_factory=AccessConfig)
     embeddings: EmbeddingConfig = Field(default_factory=EmbeddingConfig)
     """The one embedding model of the AI layer (guards, intent router, semantic cache)."""
+    guardrails: GuardrailsConfig = Field(default_factory=GuardrailsConfig)
+    """Input guards (PII, secrets, keywords, injection), masking, and the policies that attach them."""
     cache: CacheSettings = Field(default_factory=CacheSettings)
     """Where cached answers live (per-model switches are ``models[].cache``)."""
     router: IntentRouterConfig = Field(default_factory=IntentRouterConfig)

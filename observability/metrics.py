@@ -99,6 +99,23 @@ class GatewayMetrics:
             "Models not served because their stored configuration is invalid (named in /ready).",
             registry=r,
         )
+        # The ops console's families (issue 11). Cache hits, guard triggers and routing decisions are counted by
+        # their own libraries (cache/metrics.py, guardrails, gateway/intent); refusal rate is
+        # interlock_feedback{kind="refusal"} over interlock_requests.
+        self.feedback = Counter(
+            "interlock_feedback",
+            "Explicit feedback (positive, negative, rating, comment, edit) and implicit signals (regeneration, "
+            "rephrase, early_termination, abandonment, refusal).",
+            ["kind", "model", "route", "prompt_version"],
+            registry=r,
+        )
+        self.goodput = Counter(
+            "interlock_goodput",
+            "Successful requests answered within the latency objective (rollups.latency_objective_ms).",
+            ["route", "model"],
+            registry=r,
+        )
+        self._goodput_children: dict[tuple, Any] = {}
         self._request_children: dict[tuple, tuple] = {}
         self._count_children: dict[tuple, Any] = {}
         self._upstream_children: dict[tuple, Any] = {}
@@ -126,6 +143,13 @@ class GatewayMetrics:
                 self.cost.labels(model),
             )
         return found
+
+    def count_goodput(self, route: str, model: str) -> None:
+        key = (route, model)
+        child = self._goodput_children.get(key)
+        if child is None:
+            child = self._goodput_children[key] = self.goodput.labels(route, model)
+        child.inc()
 
     def count_request(self, route: str, model: str, status: int) -> None:
         key = (route, model, status)

@@ -156,3 +156,16 @@ class FeedbackRow(SQLModel, table=True):
     edited_output: str | None = None
     related_request_id: str | None = None
     """For a regeneration or rephrase: the request that repeated this one."""
+
+
+class RequestContent(SQLModel, table=True):
+    """A request's prompt and output, stored only for the keys and teams an admin lists in
+    ``feedback.store_content_for`` (for preference-data export). Never written otherwise."""
+
+    __tablename__ = "request_content"
+
+    request_id: str = Field(primary_key=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    key_id: str | None = None
+    messages: list = Field(default_factory=list, sa_column=Column(JSON(), nullable=False))
+    output: str | None = None

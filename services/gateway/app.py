@@ -248,6 +248,24 @@ class GatewayApp:
 
     # -- plain routes ----------------------------------------------------------------------------------------
 
+    async def _feedback(self, scope, receive, send) -> None:
+        """``POST /v1/feedback``: the work is in ``services/gateway/feedback_api.py`` and ``gateway/feedback``."""
+        from services.gateway.feedback_api import submit
+
+        request_id = new_request_id(None)
+        try:
+            if scope["method"] != "POST":
+                raise MethodNotAllowed("Use POST for /v1/feedback.", headers={"allow": "POST"})
+            raw = await self._read_body(receive)
+            auth = dict(scope["headers"]).get(b"authorization")
+            answer = await submit(self.gateway, raw, auth.decode("latin-1") if auth else None)
+        except _ClientGone:
+            return
+        except InterlockError as exc:
+            await _send_error(send, exc, request_id)
+            return
+        await _send_json(send, 200, answer)
+
     async def _plain(self, path: str, scope, receive, send) -> None:
         gw = self.gateway
         method = scope["method"]
@@ -256,6 +274,8 @@ class GatewayApp:
         elif path == "/ready" and method in ("GET", "HEAD"):
             ok, checks = await gw.readiness()
             await _send_json(send, 200 if ok else 503, {"status": "ready" if ok else "not ready", **checks})
+        elif path in ("/v1/feedback", "/feedback"):
+            await self._feedback(scope, receive, send)
         elif path in ("/v1/models", "/models") and method == "GET":
             auth = dict(scope["headers"]).get(b"authorization")
             try:

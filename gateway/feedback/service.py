@@ -1,0 +1,179 @@
+"""Feedback in the gateway: ``submit`` serves ``POST /v1/feedback``; ``step`` (a pipeline step, with ``implicit``)
+hands each finished chat request to the ``SignalDetector`` and stores what it finds, in batches off the loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from gateway.errors import InvalidRequest, NotFound
+from gateway.feedback.config import FeedbackConfig
+from gateway.feedback.signals import Signal, SignalDetector, is_refusal
+from gateway.feedback.store import FeedbackStore
+from gateway.pipeline import Handler
+from gateway.types import Principal, RequestContext, UpstreamResponse
+
+log = logging.getLogger("interlock.feedback")
+
+_FIELDS = {"request_id", "thumbs", "rating", "comment", "edited_output"}
+#: How long ``submit`` waits for a request's record to be written (records are batched every half second).
+RECORD_WAIT = 3.0
+
+
+def parse(body: Any) -> dict[str, Any]:
+    """Check a feedback body; the 400 names the field."""
+    if not isinstance(body, dict):
+        raise InvalidRequest("The body must be a JSON object.")
+    unknown = sorted(body.keys() - _FIELDS)
+    if unknown:
+        raise InvalidRequest(f"Unknown field '{unknown[0]}'; fields are {sorted(_FIELDS)}.", param=unknown[0])
+    rid = body.get("request_id")
+    if not isinstance(rid, str) or not rid or len(rid) > 128:
+        raise InvalidRequest(
+            "'request_id' is required: the x-interlock-request-id of the response.", param="request_id"
+        )
+    thumbs, rating = body.get("thumbs"), body.get("rating")
+    if thumbs is not None and thumbs not in ("up", "down"):
+        raise InvalidRequest("'thumbs' must be 'up' or 'down'.", param="thumbs")
+    if rating is not None and (isinstance(rating, bool) or not isinstance(rating, int) or not 1 <= rating <= 5):
+        raise InvalidRequest("'rating' must be an integer from 1 to 5.", param="rating")
+    for name, most in (("comment", 4000), ("edited_output", 100_000)):
+        v = body.get(name)
+        if v is not None and (not isinstance(v, str) or len(v) > most):
+            raise InvalidRequest(f"'{name}' must be a string of at most {most} characters.", param=name)
+    if all(body.get(f) is None for f in ("thumbs", "rating", "comment", "edited_output")):
+        raise InvalidRequest("Send at least one of 'thumbs', 'rating', 'comment', 'edited_output'.", param="thumbs")
+    if thumbs is not None:
+        kind = "positive" if thumbs == "up" else "negative"
+    elif rating is not None:
+        kind = "positive" if rating >= 4 else "negative" if rating <= 2 else "rating"
+    else:
+        kind = "edit" if body.get("edited_output") is not None else "comment"
+    return {
+        "request_id": rid,
+        "kind": kind,
+        "rating": rating,
+        "comment": body.get("comment"),
+        "edited_output": body.get("edited_output"),
+    }
+
+
+class Feedback:
+    def __init__(self, config: FeedbackConfig, engine, metrics) -> None:
+        self.config = config
+        self.store = FeedbackStore(engine)
+        self.metrics = metrics
+        self.detector = SignalDetector(config.window, config.abandon_after, config.similarity, config.max_conversations)
+        self._content_for = frozenset(config.store_content_for)
+        self._pending: list[Signal] = []
+        self._content: list[dict[str, Any]] = []
+        self._task: asyncio.Task | None = None
+
+    async def start(self) -> None:
+        if self.config.implicit:
+            self._task = asyncio.create_task(self._run(), name="interlock-feedback")
+
+    async def aclose(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            await self._flush()  # what was found in the last interval
+
+    # -- explicit ------------------------------------------------------------------------------------------
+
+    async def submit(self, principal: Principal, body: Any) -> dict[str, Any]:
+        """Store one piece of feedback about a request of ``principal``'s key. An unknown request and another
+        key's request get the same 404, so ids of other keys cannot be probed."""
+        row = parse(body)
+        record = await self._record(row["request_id"])
+        if record is None or record["key_id"] != principal.key_id:
+            raise NotFound("No request with this id was made with this key.", param="request_id")
+        row.update(trace_id=record["trace_id"], key_id=record["key_id"], source="explicit")
+        (fid,) = await asyncio.to_thread(self.store.write, [(row, record)])
+        self._count(row["kind"], record)
+        return {"id": fid, "object": "feedback", "request_id": row["request_id"], "kind": row["kind"]}
+
+    async def _record(self, request_id: str) -> dict[str, Any] | None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + RECORD_WAIT
+        while True:
+            found = await asyncio.to_thread(self.store.record_of, request_id)
+            if found is not None or loop.time() >= deadline:
+                return found
+            await asyncio.sleep(0.2)  # just answered: its record is still in the batch
+
+    # -- implicit ------------------------------------------------------------------------------------------
+
+    async def step(self, ctx: RequestContext, call_next: Handler) -> Any:
+        """Pipeline step: watch chat requests end; read refusals (and opted-in content) from complete answers."""
+        if ctx.route != "chat":
+            return await call_next(ctx)
+        ctx.on_finish.append(self._finished)
+        result = await call_next(ctx)
+        if isinstance(result, UpstreamResponse):
+            self._inspect(ctx, result.body)
+        return result
+
+    def _inspect(self, ctx: RequestContext, raw: bytes) -> None:
+        try:
+            body = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            return
+        if not isinstance(body, dict):
+            return
+        if is_refusal(body):
+            ctx.notes["refusal"] = True
+        p = ctx.principal
+        wanted = self._content_for
+        if wanted and (p.key_id in wanted or p.key_name in wanted or p.team_id in wanted):
+            choices = body.get("choices") or [{}]
+            output = (choices[0].get("message") or {}).get("content") if isinstance(choices[0], dict) else None
+            self._content.append(
+                {
+                    "request_id": ctx.request_id,
+                    "created_at": datetime.now(UTC),
+                    "key_id": p.key_id,
+                    "messages": ctx.body["messages"],
+                    "output": output,
+                }
+            )
+
+    def _finished(self, ctx: RequestContext) -> None:
+        signals = self.detector.observe(ctx)
+        if signals:
+            self._pending.extend(signals)
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.flush_interval)
+            self._pending.extend(self.detector.sweep())
+            try:
+                await self._flush()
+            except Exception:  # never let the task die; the signals of this interval are lost, not the requests
+                log.exception("feedback: writing implicit signals failed")
+
+    async def _flush(self) -> None:
+        signals, self._pending = self._pending, []
+        content, self._content = self._content, []
+        items = []
+        for s in signals:
+            t = s.turn
+            dims = {"key_id": t.key_id, "team_id": t.team_id, "model": t.model, "route": t.route,
+                    "prompt_version": t.prompt_version}  # fmt: skip
+            row = {"request_id": t.request_id, "trace_id": t.trace_id, "key_id": t.key_id, "kind": s.kind,
+                   "source": "implicit", "related_request_id": s.related_request_id}  # fmt: skip
+            items.append((row, dims))
+            self._count(s.kind, dims)
+        if items:
+            await asyncio.to_thread(self.store.write, items)
+        if content:
+            await asyncio.to_thread(self.store.write_content, content)
+
+    def _count(self, kind: str, dims: dict[str, Any]) -> None:
+        self.metrics.feedback.labels(kind, dims["model"] or "", dims["route"] or "", dims["prompt_version"] or "").inc()
