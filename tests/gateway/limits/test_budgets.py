@@ -272,3 +272,21 @@ async def test_when_a_request_outlives_its_lease_then_its_replica_keeps_the_rese
         await limiter.admit(p, "m", 1, 0.01)
     await limiter.settle(long_running, Usage(1, 1), 0.03)
     await limiter.admit(p, "m", 1, 0.01)
+
+
+async def test_when_estimates_fall_short_then_the_overshoot_is_their_error_over_the_requests_in_flight(
+    make_limiter: MakeLimiter,
+):
+    limiter = await make_limiter()
+    p = key(budget_daily_usd=0.05)
+
+    results = await asyncio.gather(*(limiter.admit(p, "m", 1, 0.003) for _ in range(300)), return_exceptions=True)
+    admitted = [r for r in results if not isinstance(r, BaseException)]
+    for admission in admitted:
+        await limiter.settle(admission, Usage(1, 1), 0.004)  # each cost $0.001 more than estimated
+
+    assert len(admitted) == 16  # 16 x $0.003 = $0.048 fits, a 17th would not
+    with pytest.raises(BudgetExceeded) as err:
+        await limiter.admit(p, "m", 1, 0.0)
+    # $0.064 spent: $0.014 over, within the bound of 16 requests in flight x $0.001 short each.
+    assert err.value.message.startswith("key 'k1' daily budget of $0.05 is spent")
