@@ -1,0 +1,164 @@
+"""Benchmark of the caches: ``python -m bench.cache_latency [--requests 2000] [--saturate 10]``.
+
+Starts one emulated vLLM worker and two one-worker gateways (``interlock serve``): *base* with no cache at all
+and *cached* with models ``exact`` (exact cache, key scope), ``semantic`` (exact + semantic) and ``plain`` (no
+cache section) on the same worker. Measured at concurrency 1, end to end from a Python client on keep-alive
+connections, p50/p90/p99 in ms:
+
+- ``direct``: the emulator answering directly (the ceiling an exact hit is compared with);
+- ``exact_hit``: the same request again and again (answered from the in-process exact cache);
+- ``miss`` vs ``no_cache``: a new question every request, on ``exact`` (looked up, missed, stored) and on
+  ``plain`` (no cache section) in the *cached* gateway: the difference is what a miss adds;
+- ``untouched``: ``plain`` on the *base* gateway (no cache step at all) vs ``no_cache``: what having caches for
+  other models costs a request that no cache applies to;
+- ``semantic_hit``: a paraphrase of a stored question each time (exact miss, semantic hit: embedding + search);
+- ``semantic_lookup_library``: ``embed`` + in-process index search alone (no HTTP), 1,000 entries in the
+  partition;
+- ``exact_hit_saturation``: exact hits with ``wrk`` (1 thread, 64 connections) when installed.
+
+The machine is whatever runs it: print the conditions with the figures. Results go to stdout as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+import orjson
+import yaml
+
+from bench import _wrk
+from bench._client import percentiles
+from bench._processes import Processes, free_port, wait_http
+
+CLI = [sys.executable, "-c", "from interlock.cli import main; main()"]
+QUESTIONS = [
+    ("How do I reverse a list in Python?", "How can I reverse a Python list?"),
+    ("What is the boiling point of water at sea level?", "At sea level, what's the boiling point of water?"),
+    ("Explain how photosynthesis works.", "How does photosynthesis work?"),
+]
+
+
+def body(model: str, text: str) -> bytes:
+    return orjson.dumps({"model": model, "messages": [{"role": "user", "content": text}], "max_tokens": 16,
+                         "temperature": 0})  # fmt: skip
+
+
+async def run(url: str, bodies, n: int) -> dict:
+    """``n`` sequential POSTs (concurrency 1); ``bodies(i)`` gives the i-th body; checks the cache header."""
+    samples: list[float] = []
+    outcomes: dict[str, int] = {}
+    async with aiohttp.ClientSession() as session:
+        for i in range(n):
+            data = bodies(i)
+            t0 = time.perf_counter()
+            async with session.post(url, data=data, headers={"content-type": "application/json"}) as r:
+                await r.read()
+            samples.append(time.perf_counter() - t0)
+            k = r.headers.get("x-interlock-cache", "-")
+            outcomes[k] = outcomes.get(k, 0) + 1
+    warm = samples[n // 10 :]  # the first tenth warms connections and caches
+    return {"requests": len(warm), "latency_ms": percentiles(warm), "outcomes": outcomes}
+
+
+async def semantic_library(n: int) -> dict:
+    import numpy as np
+
+    from cache import MemorySemanticIndex, make_key, signature
+    from cache.entry import Entry
+    from embeddings import EmbeddingService, load_embedder
+
+    service = EmbeddingService(load_embedder())
+    index = MemorySemanticIndex(service.dim)
+    key = make_key("chat", {"messages": [{"role": "user", "content": "q"}]}, "m", "key", "k")
+    rng = np.random.default_rng(0)
+    for _ in range(1000):
+        v = rng.standard_normal(service.dim).astype(np.float32)
+        await index.add(key, v / np.linalg.norm(v), signature("q"), Entry(b"{}", "r", time.time()), 3600)
+    samples = []
+    for i in range(n):
+        t0 = time.perf_counter()
+        vector = await service.embed_one(f"How can I reverse a Python list number {i}?")
+        await index.search(key.partition, vector, 3)
+        samples.append(time.perf_counter() - t0)
+    service.close()
+    return {"requests": n, "latency_ms": percentiles(samples[n // 10 :]), "partition_entries": 1000}
+
+
+def config(emulator: str, port: int, cached: bool, tmp: Path, name: str) -> Path:
+    def m(model: str, cache: dict | None) -> dict:
+        return {"name": model, "deployments": [{"kind": "vllm", "url": emulator, "model": "m"}], "cache": cache}
+
+    models = [m("plain", None)]
+    if cached:
+        models += [m("exact", {"scope": "key"}), m("semantic", {"scope": "key", "semantic": {"enabled": True}})]
+    cfg = {"server": {"port": port}, "models": models, "database": {"url": f"sqlite:///{tmp}/{name}.db"}}
+    path = tmp / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--saturate", type=float, default=10.0, help="seconds of wrk at saturation (0: skip)")
+    args = parser.parse_args()
+    n = args.requests
+    tmp = Path(tempfile.mkdtemp(prefix="interlock-cache-bench-"))
+    out: dict = {"conditions": {"cpus": os.cpu_count(), "load_avg": os.getloadavg(), "requests_per_run": n}}
+    with Processes(tmp) as procs:
+        ep = free_port()
+        emu = procs.start("emulator", [*CLI, "emulator", "--port", str(ep), "--served-model-name", "m"])
+        wait_http(emu, "127.0.0.1", ep, "/health", 30)
+        emulator = f"http://127.0.0.1:{ep}"
+        ports = {}
+        for name, cached in (("base", False), ("cached", True)):
+            port = ports[name] = free_port()
+            gw = procs.start(name, [*CLI, "serve", "--config", str(config(emulator, port, cached, tmp, name))])
+            wait_http(gw, "127.0.0.1", port, "/health", 90)
+        base = f"http://127.0.0.1:{ports['base']}/v1/chat/completions"
+        cached = f"http://127.0.0.1:{ports['cached']}/v1/chat/completions"
+
+        def fresh(model):
+            return lambda i: body(model, f"Explain topic number {i} of the syllabus.")
+
+        r = out["results"] = {}
+        r["direct"] = asyncio.run(run(emulator + "/v1/chat/completions", lambda i: body("m", "Hi there"), n))
+        r["exact_hit"] = asyncio.run(run(cached, lambda i: body("exact", "Explain photosynthesis."), n))
+        r["no_cache"] = asyncio.run(run(cached, fresh("plain"), n))
+        r["miss"] = asyncio.run(run(cached, fresh("exact"), n))
+        r["untouched"] = asyncio.run(run(base, fresh("plain"), n))
+        for q, _ in QUESTIONS:  # stored once, then asked in other words
+            asyncio.run(run(cached, lambda i, q=q: body("semantic", q), 2))
+        time.sleep(0.5)
+        r["semantic_hit"] = asyncio.run(
+            run(cached, lambda i: body("semantic", QUESTIONS[i % 3][1] + " " * (i // 3 % 50)), min(n, 600))
+        )
+        r["semantic_lookup_library"] = asyncio.run(semantic_library(min(n, 500)))
+        if args.saturate and _wrk.available():
+            r["exact_hit_saturation"] = _wrk.run(
+                cached, body("exact", "Explain photosynthesis."), 64, args.saturate, tmp
+            )
+        p50 = {k: v["latency_ms"].get("p50") for k, v in r.items() if "latency_ms" in v}
+        out["summary"] = {
+            "exact_hit_p50_ms": p50["exact_hit"],
+            "direct_p50_ms": p50["direct"],
+            "exact_hit_over_direct": round(p50["exact_hit"] / p50["direct"], 2),
+            "miss_adds_p50_ms": round(p50["miss"] - p50["no_cache"], 3),
+            "cache_step_cost_for_uncached_p50_ms": round(p50["no_cache"] - p50["untouched"], 3),
+            "semantic_hit_p50_ms": p50["semantic_hit"],
+            "semantic_lookup_library_p50_ms": p50["semantic_lookup_library"],
+            "exact_hit_saturation_rps": r.get("exact_hit_saturation", {}).get("requests_per_s"),
+        }
+    print(json.dumps(out, indent=1))
+
+
+if __name__ == "__main__":
+    main()
