@@ -72,13 +72,11 @@ class SpanRow(SQLModel, table=True):
     attributes: dict = Field(default_factory=dict, sa_column=Column(JSON(), nullable=False))
 
 
-class RollupRow(SQLModel, table=True):
-    """One minute of traffic for one (key, team, model, route, prompt version); counters only."""
+class _RollupColumns(SQLModel):
+    """The columns of a rollup row (per minute or per hour): dimensions, then additive counters only."""
 
-    __tablename__ = "rollups"
-    __table_args__ = (Index("ix_rollups_minute", "minute"),)
-
-    minute: datetime = Field(sa_column=Column(UTCDateTime(), primary_key=True))
+    minute: datetime = Field(sa_type=UTCDateTime(), primary_key=True)
+    """The start of the minute (or hour) in UTC."""
     key_id: str = Field(default="", primary_key=True)
     team_id: str = Field(default="", primary_key=True)
     model: str = Field(default="", primary_key=True)
@@ -134,6 +132,21 @@ class RollupRow(SQLModel, table=True):
     ttft_10: int = 0
     ttft_11: int = 0
     ttft_12: int = 0
+
+
+class RollupRow(_RollupColumns, table=True):
+    """One minute of traffic for one (key, team, model, route, prompt version)."""
+
+    __tablename__ = "rollups"
+    __table_args__ = (Index("ix_rollups_minute", "minute"),)
+
+
+class HourlyRollupRow(_RollupColumns, table=True):
+    """The same counters per hour: panels over long ranges read these, so a week is 168 hours of rows rather
+    than 10,080 minutes of them (with five dimensions, minute rows barely compress)."""
+
+    __tablename__ = "rollups_hourly"
+    __table_args__ = (Index("ix_rollups_hourly_minute", "minute"),)
 
 
 class FeedbackRow(SQLModel, table=True):

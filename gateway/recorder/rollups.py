@@ -17,7 +17,14 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from gateway.db._insert import Inserter
-from gateway.db.insights import COUNTERS, DIMENSIONS, LATENCY_BOUNDS_MS, TTFT_BOUNDS_MS, RollupRow
+from gateway.db.insights import (
+    COUNTERS,
+    DIMENSIONS,
+    LATENCY_BOUNDS_MS,
+    TTFT_BOUNDS_MS,
+    HourlyRollupRow,
+    RollupRow,
+)
 from gateway.db.models import RequestRecord
 
 Key = tuple[datetime, str, str, str, str, str]
@@ -75,10 +82,18 @@ def add(sums: dict[Key, dict[str, float]], key: Key, counters: dict[str, float])
 
 
 def upsert(conn: Connection, sums: dict[Key, dict[str, float]]) -> None:
-    """Add ``sums`` into the rollup rows (created when missing). One statement for the whole batch."""
+    """Add ``sums`` (per minute) into the minute rows and into the hour rows (created when missing): one
+    statement per table for the whole batch."""
     if not sums:
         return
-    table = RollupRow.__table__
+    hourly: dict[Key, dict[str, float]] = {}
+    for key, counters in sums.items():
+        add(hourly, (key[0].replace(minute=0), *key[1:]), counters)
+    for table, rows in ((RollupRow.__table__, sums), (HourlyRollupRow.__table__, hourly)):
+        _upsert(conn, table, rows)
+
+
+def _upsert(conn: Connection, table: sa.Table, sums: dict[Key, dict[str, float]]) -> None:
     rows = []
     for key, counters in sums.items():
         row: dict[str, Any] = dict(zip(DIMENSIONS, key, strict=True))
@@ -116,8 +131,8 @@ class RollupInserter(Inserter):
             upsert(conn, sums)
             if time.monotonic() >= self._next_retention:  # the retention job of rollups: hourly, cheap (indexed)
                 self._next_retention = time.monotonic() + 3600
-                t = RollupRow.__table__
-                conn.execute(sa.delete(t).where(t.c.minute < datetime.now(UTC) - self.max_age))
+                for t in (RollupRow.__table__, HourlyRollupRow.__table__):
+                    conn.execute(sa.delete(t).where(t.c.minute < datetime.now(UTC) - self.max_age))
 
 
 def inserter_for(engine: Engine, rollups: dict[str, Any] | None) -> Inserter:

@@ -86,3 +86,11 @@ async def test_when_the_console_api_is_misused_then_the_error_names_the_field(cl
 async def test_when_no_admin_token_is_sent_then_the_console_api_is_401(client):
     r = await client.get("/console/summary", headers={"authorization": ""})
     assert r.status_code == 401
+
+
+async def test_when_the_range_is_a_week_then_hour_rows_answer_with_the_same_totals(client, written):
+    week = (await client.get("/console/summary", params={"key": written, "hours": 168})).json()
+    hour = (await client.get("/console/summary", params={"key": written, "hours": 1})).json()
+    assert week["requests"] == hour["requests"] == 4 and week["error_rate"] == hour["error_rate"]
+    panel = (await client.get("/console/panels/traffic", params={"key": written, "hours": 168})).json()
+    assert panel["step"] == 7200 and sum(v or 0 for v in panel["series"]["requests"]) == 4
