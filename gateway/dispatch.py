@@ -6,10 +6,13 @@ upstream's ``Retry-After`` when that is short enough). Errors the caller caused 
 A stream counts as answered only once its first token arrived: until then nothing has reached the client, so a
 stream that breaks that early, or begins with an event that is not a JSON object, is retried like any other failure.
 
-A request can be the cause of its own failures (a "poison" request that makes the upstream answer 500). So that one
-such request cannot eject a healthy deployment by itself, it counts at most one failure against each deployment's
-breaker (opening one takes ``failure_threshold`` failures from distinct requests in a row), and a request that got
-an HTTP 500 from every replica of a model (twice at least) is not retried on that model again.
+A request can be the cause of its own failures (a "poison" request that makes the upstream answer 500). So that such
+requests cannot eject a healthy deployment:
+- a request counts at most one failure against each deployment's breaker, so opening one takes failures from
+  ``failure_threshold`` distinct requests in a row;
+- an HTTP 500 is held back until the request's tries on that model are over: a request that got a 500 from every
+  replica of the model (twice at least) is the cause, is not retried there again and counts against none of them;
+  otherwise (another replica answered, or the others failed differently) the replicas that answered 500 are charged.
 """
 
 from __future__ import annotations
@@ -47,9 +50,13 @@ def backoff(attempt: int, cfg: RetryConfig, exc: UpstreamError | None) -> float:
     return ceiling * random.uniform(0.5, 1.0)  # "equal jitter": spread retries, keep a floor
 
 
-def fails_everywhere(pool: ModelPool, answered_500: list[str]) -> bool:
+def fails_everywhere(pool: ModelPool, answered_500: list[Deployment]) -> bool:
     """The request got an HTTP 500 from every replica of ``pool``, at least twice: it is the request, not them."""
-    return len(answered_500) >= 2 and all(d.name in answered_500 for d in pool.deployments)
+    return len(answered_500) >= 2 and all(d in answered_500 for d in pool.deployments)
+
+
+def is_500(exc: BaseException | None) -> bool:
+    return isinstance(exc, UpstreamHTTPError) and exc.status == 500
 
 
 class Dispatcher:
@@ -87,36 +94,44 @@ class Dispatcher:
         for position, p in enumerate(chain):
             hint = self._hint(ctx, p)
             tried: set[str] = set()
-            answered_500: list[str] = []  # replicas that answered this request HTTP 500 (poison detection)
-            for attempt in range(self.retries.attempts):
-                d = await p.pick(hint, tried)
-                if d is None and tried:
-                    d = await p.pick(hint)  # every replica failed once: back off and try the best again
-                    if d is not None:
-                        await asyncio.sleep(backoff(attempt, self.retries, last))
-                if d is None:
-                    last = last or UpstreamUnavailable(f"no healthy deployment is available for model {p.name!r}")
-                    break
-                if attempt:
-                    self.metrics.retries.labels(p.name).inc()
-                try:
-                    result = await self._attempt(ctx, p, d, finish)
-                except UpstreamError as exc:
-                    last = exc
-                    tried.add(d.name)
-                    if not exc.retryable:
-                        raise
-                    if isinstance(exc, UpstreamHTTPError) and exc.status == 500:
-                        answered_500.append(d.name)
-                        if fails_everywhere(p, answered_500):
-                            log.warning(
-                                "request %s: HTTP 500 from every replica of %s, not retried", ctx.request_id, p.name
-                            )
-                            break  # more tries would get the same 500: on to the fallbacks, if any
-                    continue
-                if position:
-                    self.metrics.fallbacks.labels(pool.name, p.name).inc()
-                return result
+            answered_500: list[Deployment] = []  # charged once the request is known not to be the cause
+            served: Deployment | None = None
+            try:
+                for attempt in range(self.retries.attempts):
+                    d = await p.pick(hint, tried)
+                    if d is None and tried:
+                        d = await p.pick(hint)  # every replica failed once: back off and try the best again
+                        if d is not None:
+                            await asyncio.sleep(backoff(attempt, self.retries, last))
+                    if d is None:
+                        last = last or UpstreamUnavailable(f"no healthy deployment is available for model {p.name!r}")
+                        break
+                    if attempt:
+                        self.metrics.retries.labels(p.name).inc()
+                    try:
+                        result = await self._attempt(ctx, p, d, finish)
+                    except UpstreamError as exc:
+                        last = exc
+                        tried.add(d.name)
+                        if not exc.retryable:
+                            raise
+                        if is_500(exc):
+                            answered_500.append(d)
+                            if fails_everywhere(p, answered_500):
+                                log.warning(
+                                    "request %s: HTTP 500 from every replica of %s, not retried", ctx.request_id, p.name
+                                )
+                                answered_500.clear()  # the request is the cause: no replica is to blame
+                                break  # more tries would get the same 500: on to the fallbacks, if any
+                        continue
+                    served = d
+                    if position:
+                        self.metrics.fallbacks.labels(pool.name, p.name).inc()
+                    return result
+            finally:
+                for d in answered_500:
+                    if d is not served:
+                        charge(ctx, d)
         assert last is not None
         raise last
 
@@ -187,7 +202,9 @@ class Dispatcher:
     def _done(self, ctx: RequestContext, d: Deployment, span, exc: BaseException | None, usage) -> None:
         d.info.in_flight -= 1
         if isinstance(exc, UpstreamError):
-            if hurts_health(exc):
+            if is_500(exc):
+                d.breaker.release()  # judged by ``dispatch`` once it knows whether the request is the cause
+            elif hurts_health(exc):
                 charge(ctx, d)
             else:
                 d.breaker.success()

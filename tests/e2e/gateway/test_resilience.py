@@ -174,6 +174,38 @@ def test_when_a_poison_request_comes_every_few_seconds_then_other_callers_stay_s
     assert httpx.get(url + "/ready").json()["models"]["m"] == 1
 
 
+def test_when_poison_requests_come_back_to_back_then_the_breaker_stays_closed(fresh, gateway):
+    # No valid request in between to reset the count: only recognising the request as the cause keeps the model up.
+    url, _ = gateway(models=[model("m", fresh[0].url)], health={**POISON_HEALTH, "failure_threshold": 2})
+    c = client(url)
+    fresh[0].script_faults("status:500", 8)
+    for _ in range(4):
+        with pytest.raises(openai.InternalServerError):
+            c.chat.completions.create(model="m", messages=MSG)
+    assert served(fresh)[0] == 8  # two tries each
+    assert c.chat.completions.create(model="m", messages=MSG).choices[0].message.content
+
+
+def test_when_one_request_fails_on_every_try_then_it_counts_once_against_the_breaker(fresh, gateway):
+    url, _ = gateway(models=[model("m", fresh[0].url)], health={**POISON_HEALTH, "failure_threshold": 2})
+    fresh[0].script_faults("status:503", 3)
+    c = client(url)
+    with pytest.raises(openai.InternalServerError):
+        c.chat.completions.create(model="m", messages=MSG)
+    assert served(fresh)[0] == 3
+    assert c.chat.completions.create(model="m", messages=MSG).choices[0].message.content
+
+
+def test_when_one_replica_answers_500_and_another_serves_then_only_the_failing_one_is_charged(fresh, gateway):
+    url, _ = gateway(models=[model("m", fresh[0].url, fresh[1].url, routing="least_outstanding")], health=POISON_HEALTH)
+    fresh[0].script_faults("status:500", 100)
+    c = client(url)
+    for _ in range(8):
+        assert c.chat.completions.create(model="m", messages=MSG).choices[0].message.content
+    assert served(fresh)[0] == 3  # its breaker opened after three distinct requests failed there
+    assert httpx.get(url + "/ready").json()["models"]["m"] == 1
+
+
 def test_when_every_replica_answers_a_request_500_then_it_is_not_retried_further(fresh, gateway):
     url, _ = gateway(models=[model("m", fresh[0].url, fresh[1].url)], health=POISON_HEALTH)
     fresh[0].script_faults("status:500", 3)
