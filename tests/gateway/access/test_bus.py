@@ -138,3 +138,34 @@ async def test_when_there_is_no_redis_then_polling_carries_a_revoke(start_replic
     await a.store.revoke_key("app")
 
     await eventually(lambda: _refused(b, created.key))
+
+
+async def test_when_one_handler_fails_then_the_others_still_apply_and_it_is_retried(db_url):
+    from gateway.access import ConfigBus
+
+    engine = make_engine(db_url)
+    bus = ConfigBus(engine, None, poll_interval=0.02)
+    broken = True
+    applied: list[str] = []
+
+    async def failing(change) -> None:  # registered first: before, it kept every later handler from running
+        if broken:
+            raise RuntimeError("cannot apply")
+        applied.append("failing")
+
+    async def other(change) -> None:
+        applied.append("other")
+
+    bus.subscribe(failing)
+    bus.subscribe(other)
+    await AccessStore(engine, MODELS).create_key(KeySpec(name="bump"))  # a version to apply
+    try:
+        with pytest.raises(RuntimeError):
+            await bus.sync()
+        assert applied == ["other"] and bus.version == -1  # not marked applied: the next check tries again
+        broken = False
+        await bus.start()
+        assert applied[-2:] == ["failing", "other"] and bus.version >= 1
+    finally:
+        await bus.aclose()
+        engine.dispose()
