@@ -52,6 +52,7 @@ _PLAIN_METHODS = {
     "/models": "GET",
     "/metrics": "GET",
     "/v1/route": "POST",
+    "/openapi.json": "GET",
 }
 _JSON = b"application/json"
 _SSE_HEADERS = [
@@ -284,6 +285,10 @@ class GatewayApp:
                 await _send_error(send, exc, new_request_id(None))
         elif path == "/v1/route" and method == "POST" and gw.route_step is not None:
             await self._route(scope, receive, send)
+        elif path == "/openapi.json" and method == "GET":
+            from services.gateway.openapi import BODY  # built on first use: nothing at startup for a rare read
+
+            await _send_raw_json(send, BODY)
         elif path == "/metrics" and method == "GET":
             body = gw.render_metrics()
             await send(
@@ -383,7 +388,10 @@ def _headers(ctx, base: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
 
 
 async def _send_json(send, status: int, obj: Any) -> None:
-    body = orjson.dumps(obj)
+    await _send_raw_json(send, orjson.dumps(obj), status)
+
+
+async def _send_raw_json(send, body: bytes, status: int = 200) -> None:
     await send(
         {
             "type": "http.response.start",
