@@ -11,6 +11,7 @@ _COMMANDS: dict[str, str] = {
     "serve": "interlock.commands.serve:serve",
     "up": "interlock.commands.up:up",
     "migrate": "gateway.db.command:migrate",
+    "ship-journal": "interlock.commands.journal:ship_journal",
     "emulator": "interlock.emulator.command:emulator",
     "worker": "interlock.worker.command:worker",
     "keys": "interlock.commands.admin:keys",
