@@ -55,6 +55,7 @@ class Gateway:
         self.cache = None  # gateway.cache_step.CacheStep, when a model has a cache section
         self.routers = None  # gateway.intent.runtime.RouterRuntime: intent routers clients name as ``model``
         self.route_step = None
+        self.guardrails = None  # guardrails.Guardrails, when guardrails.enabled
         self._handler: Handler | None = None
         self._background: set[asyncio.Task] = set()
         self._health: HealthMonitor | None = None
@@ -82,6 +83,10 @@ class Gateway:
         steps: list[Step] = [AuthenticateStep(self.access.authenticator, self.table), self._resolve_model]
         if self.limiter.enabled:
             steps.append(AdmitStep(self.limiter, lambda: self.pricing))
+        if s.guardrails.enabled:  # else no guard model loads and nothing of them is on the request path
+            from gateway.guarding import start_guardrails
+
+            steps.extend(await start_guardrails(self))
         if any(m.cache is not None for m in self.access.models):  # else nothing of the cache on the request path
             from gateway.cache_step import start_cache
 

@@ -67,16 +67,11 @@ PATTERNS: dict[str, list[tuple[str, re.Pattern[str], float]]] = {
         ("place", re.compile(rf"\b(?:{_PLACES})\b"), 0.6),
     ],
     "PERSON": [
-        ("title", re.compile(rf"\b(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Sir|Dame|Lady|Lord)\.?\s+({_NAME})"), 0.7),
-        (
-            "introduced",
-            re.compile(
-                r"\b(?i:my name is|name's|named|called|i am|i'm|this is|signed|regards,|sincerely,|thanks,)"
-                rf"\s+({_NAME})"
-            ),
-            0.55,
-        ),
-        ("name_field", re.compile(rf"\b(?i:name|contact|patient|customer|employee|user)\s*:\s*({_NAME})"), 0.7),
+        # Context beats the NER's guess: scores above spaCy's 0.85, so "I am Ana Lima" is a person, not Lima.
+        ("title", re.compile(rf"\b(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Sir|Dame|Lady|Lord)\.?\s+({_NAME})"), 0.9),
+        ("named", re.compile(rf"\b(?i:my name is|name's|named|called|signed|regards,|sincerely,)\s+({_NAME})"), 0.9),
+        ("introduced", re.compile(rf"\b(?i:i am|i'm|this is|thanks,)\s+({_NAME})"), 0.86),
+        ("name_field", re.compile(rf"\b(?i:name|contact|patient|customer|employee|user)\s*:\s*({_NAME})"), 0.9),
     ],
 }
 

@@ -39,10 +39,29 @@ class Scan:
     blocked_by: Finding | None = None
 
     def mask(self, texts: list[str], mask_map: MaskMap) -> list[str]:
-        """``texts`` with every finding whose action is ``mask`` replaced by its placeholder."""
+        """``texts`` with every finding whose action is ``mask`` replaced by its placeholder. A value masked in
+        one text is masked wherever else it appears in the request (as a whole word): a name the NER saw in the
+        user's turn is hidden in the system prompt too, under the same placeholder."""
+        best: dict[str, Finding] = {}
+        for text, found in zip(texts, self.findings, strict=True):
+            for f, action in found:
+                value = text[f.start : f.end]
+                if (
+                    action is Action.MASK
+                    and len(value.strip()) > 1
+                    and (value not in best or f.score > best[value].score)
+                ):
+                    best[value] = f
         out = []
         for text, found in zip(texts, self.findings, strict=True):
             spans = [f for f, a in found if a is Action.MASK]
+            for value, f in best.items():
+                start = text.find(value)
+                while start >= 0:
+                    end = start + len(value)
+                    if (start == 0 or not text[start - 1].isalnum()) and (end == len(text) or not text[end].isalnum()):
+                        spans.append(Finding(f.guard, f.type, start, end, f.score))
+                    start = text.find(value, start + 1)
             out.append(mask_map.mask(text, spans) if spans else text)
         return out
 

@@ -249,6 +249,24 @@ class GatewayApp:
 
     # -- plain routes ----------------------------------------------------------------------------------------
 
+    async def _guardrails_check(self, scope, receive, send) -> None:
+        """``POST /v1/guardrails/check``: parsing and the answer live in ``services/gateway/guard_api.py``."""
+        from services.gateway.guard_api import check
+
+        request_id = new_request_id(None)
+        try:
+            if scope["method"] != "POST":
+                raise MethodNotAllowed("Use POST for /v1/guardrails/check.")
+            raw = await self._read_body(receive)
+            auth = dict(scope["headers"]).get(b"authorization")
+            answer = await check(self.gateway, raw, auth.decode("latin-1") if auth else None, request_id)
+        except _ClientGone:
+            return
+        except InterlockError as exc:
+            await _send_error(send, exc, request_id)
+            return
+        await _send_json(send, 200, answer)
+
     async def _feedback(self, scope, receive, send) -> None:
         """``POST /v1/feedback``: the work is in ``services/gateway/feedback_api.py`` and ``gateway/feedback``."""
         from services.gateway.feedback_api import submit
@@ -277,6 +295,8 @@ class GatewayApp:
             await _send_json(send, 200 if ok else 503, {"status": "ready" if ok else "not ready", **checks})
         elif path in ("/v1/feedback", "/feedback"):
             await self._feedback(scope, receive, send)
+        elif path in ("/v1/guardrails/check", "/guardrails/check"):
+            await self._guardrails_check(scope, receive, send)
         elif path in ("/v1/models", "/models") and method == "GET":
             auth = dict(scope["headers"]).get(b"authorization")
             try:
