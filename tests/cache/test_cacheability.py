@@ -72,3 +72,25 @@ def test_when_personal_data_is_found_then_it_never_enters_a_shared_scope(scope, 
     plan = cache.plan("chat", body, "m", ModelCacheConfig(scope=scope), key_id="k", team_id="t")
     cache.check_query(plan, pii_found)
     assert plan.store is stored
+
+
+@pytest.mark.parametrize(
+    ("query", "reason"),
+    [
+        ("What's the status of my order?", "user_specific"),
+        ("Did I pay the invoice?", "user_specific"),
+        ("What is the weather in Oslo right now?", "time_sensitive"),
+        ("Explain photosynthesis.", None),
+    ],
+)
+def test_when_only_the_rules_judge_then_they_name_the_reason(query, reason):
+    assert query_reason(query, CacheabilityConfig(classifier=False), None) == reason
+
+
+@pytest.mark.parametrize(
+    ("query", "uncacheable"),
+    [("What are my upcoming meetings?", True), ("Who won the game last night?", True), ("Define recursion.", False)],
+)
+def test_when_only_the_classifier_judges_then_it_catches_wordings_the_rules_miss(query, uncacheable):
+    reason = query_reason(query, CacheabilityConfig(rules=False), CLASSIFIER)
+    assert (reason == "classifier") is uncacheable
