@@ -68,6 +68,8 @@ def gateway_factory(tmp_path):
         def start(**settings):
             settings.setdefault("database", {"url": f"sqlite:///{tmp_path}/gw.db"})
             settings.setdefault("health", {"interval": 0.2, "failure_threshold": 2, "cooldown": 0.5})
+            # Records in a thread: no recorder process to wait for (its start is not what these tests are about).
+            settings.setdefault("observability", {"recorder": "thread"})
             return stack.enter_context(running_gateway(**settings))
 
         yield start

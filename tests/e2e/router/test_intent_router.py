@@ -213,3 +213,26 @@ def test_when_a_router_is_deleted_then_its_name_is_unknown_again(routed):
     assert httpx.delete(url + "/admin/routers/support", headers=ADMIN).status_code == 204
     assert chat(url, "where is my order").status_code == 404
     assert httpx.get(url + "/admin/routers/support", headers=ADMIN).status_code == 404
+
+
+def test_when_a_key_may_use_a_router_then_models_lists_it_and_other_keys_neither_see_nor_use_it(
+    gateway_factory, replicas
+):
+    url, _ = gateway_factory(models=models(replicas), access={**ACCESS, "require_keys": True})
+    assert httpx.put(url + "/admin/routers/support", json=SUPPORT, headers=ADMIN, timeout=120).status_code == 200
+
+    def key(allowed: list[str]) -> dict:
+        r = httpx.post(url + "/admin/keys", json={"name": "-".join(allowed), "allowed_models": allowed}, headers=ADMIN)
+        assert r.status_code == 201, r.text
+        return {"Authorization": f"Bearer {r.json()['key']}"}
+
+    app, other = key(["support"]), key(["strong"])
+    assert [m["id"] for m in httpx.get(url + "/v1/models", headers=app).json()["data"]] == ["support"]
+    assert "support" not in {m["id"] for m in httpx.get(url + "/v1/models", headers=other).json()["data"]}
+    body = {"model": "support", "max_tokens": 4, "messages": [{"role": "user", "content": "where is my order"}]}
+    assert httpx.post(url + "/v1/chat/completions", json=body, headers=app, timeout=30).status_code == 200
+    refused = httpx.post(url + "/v1/chat/completions", json=body, headers=other, timeout=30)
+    assert refused.status_code == 403 and refused.json()["error"]["param"] == "model"
+    routed = {"router": "support", "messages": body["messages"]}
+    assert httpx.post(url + "/v1/route", json=routed, headers=other).status_code == 403
+    assert httpx.post(url + "/v1/route", json=routed).status_code == 401
