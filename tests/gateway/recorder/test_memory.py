@@ -76,43 +76,56 @@ def test_when_spans_arrive_faster_than_the_collector_takes_them_then_the_recorde
         proc.wait()
 
 
-@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads VmHWM from /proc (Linux)")
-def test_when_the_journal_backlog_is_large_then_it_is_shipped_with_bounded_memory(sqlite_url, tmp_path):
-    migrate(sqlite_url)
+def record(i: int) -> dict:
+    """A request record with every usual column and a ``details`` of a realistic size."""
+    return {
+        "id": f"r{i}",
+        "created_at": "2026-12-01T00:00:00+00:00",
+        "key_id": "key-1",
+        "team_id": "team-1",
+        "model": "m",
+        "served_model": "m",
+        "upstream": "a",
+        "route": "chat",
+        "stream": False,
+        "status": 200,
+        "prompt_tokens": 40,
+        "completion_tokens": 16,
+        "latency_ms": 1.5,
+        "cost_usd": 0.0001,
+        "attempts": 1,
+        "details": {"guard": "none", "note": "x" * 200, **{f"k{j}": j for j in range(30)}},
+    }
+
+
+def dead_writer(tmp_path: Path) -> tuple[Path, str]:
+    """The journal folder of a writer that is gone (its lock file is free), and its prefix."""
     journal = tmp_path / "journal"
     journal.mkdir()
-    prefix = "1-0badc0de"  # a writer that is gone: its lock file is free
+    prefix = "1-0badc0de"
     (journal / f"{prefix}.lock").touch()
-    rows = 60_000
-    details = {"guard": "none", "note": "x" * 200, **{f"k{j}": j for j in range(30)}}
-    with open(journal / f"{prefix}-00000001.jsonl", "wb") as segment:
-        for i in range(rows):
-            record = {
-                "id": f"r{i}",
-                "created_at": "2026-12-01T00:00:00+00:00",
-                "key_id": "key-1",
-                "team_id": "team-1",
-                "model": "m",
-                "served_model": "m",
-                "upstream": "a",
-                "route": "chat",
-                "stream": False,
-                "status": 200,
-                "prompt_tokens": 40,
-                "completion_tokens": 16,
-                "latency_ms": 1.5,
-                "cost_usd": 0.0001,
-                "attempts": 1,
-                "details": details,
-            }
-            segment.write(orjson.dumps([1764547200.0 + i, record], option=orjson.OPT_APPEND_NEWLINE))
-    proc = recorder({"database_url": sqlite_url, "journal_dir": str(journal), "prefix": prefix, "interval": 0.1})
+    return journal, prefix
+
+
+def write_segment(path: Path, ids: range) -> None:
+    with open(path, "wb") as segment:
+        for i in ids:
+            segment.write(orjson.dumps([1764547200.0 + i, record(i)], option=orjson.OPT_APPEND_NEWLINE))
+
+
+#: As the gateway starts its recorder by default: records are inserted with RETURNING (to count them into the rollups).
+ROLLUPS = {"enabled": True, "latency_objective_ms": 10_000, "max_age_days": 90}
+
+
+def ship_all(sqlite_url: str, journal: Path, prefix: str, rows: int) -> int:
+    """Run a recorder on the journal until ``rows`` are written; its peak RSS by then."""
+    settings = {"database_url": sqlite_url, "journal_dir": str(journal), "prefix": prefix, "interval": 0.1}
+    proc = recorder({**settings, "rollups": ROLLUPS})
     try:
         for line in proc.stdout:  # running totals, until all of it is written
             if orjson.loads(line)["written"] >= rows:
                 break
-        # Measured: 72 MB read a batch at a time, 231 MB with the whole segment parsed at once.
-        assert peak_rss(proc.pid) < 150 * MiB
+        peak = peak_rss(proc.pid)
         proc.stdin.close()  # as a gateway that closes: the recorder finishes and exits
         assert proc.wait(timeout=60) == 0
     finally:
@@ -122,3 +135,28 @@ def test_when_the_journal_backlog_is_large_then_it_is_shipped_with_bounded_memor
     with make_engine(sqlite_url).connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM request_records")).scalar() == rows
     assert not list(journal.iterdir())
+    return peak
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads VmHWM from /proc (Linux)")
+def test_when_the_journal_backlog_is_large_then_it_is_shipped_with_bounded_memory(sqlite_url, tmp_path):
+    migrate(sqlite_url)
+    journal, prefix = dead_writer(tmp_path)
+    rows = 60_000
+    write_segment(journal / f"{prefix}-00000001.jsonl", range(rows))
+    # Measured: 72 MB read a batch at a time, 231 MB with the whole segment parsed at once.
+    assert ship_all(sqlite_url, journal, prefix, rows) < 150 * MiB
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads VmHWM from /proc (Linux)")
+def test_when_batches_come_in_every_size_then_the_recorder_keeps_few_prepared_statements(sqlite_url, tmp_path):
+    """A segment holds however many requests came in one flush interval, so batch sizes vary, and each size is
+    another multi-row INSERT that SQLite compiles; the driver's statement cache (128 by default) kept them all."""
+    migrate(sqlite_url)
+    journal, prefix = dead_writer(tmp_path)
+    start = 0
+    for size in range(1, 301):
+        write_segment(journal / f"{prefix}-{size:08d}.jsonl", range(start, start + size))
+        start += size
+    # Measured: 89 MB with 16 statements cached per connection, 163 MB with the driver's default of 128.
+    assert ship_all(sqlite_url, journal, prefix, start) < 120 * MiB
