@@ -100,6 +100,10 @@ class Gateway:
             if s.feedback.implicit:  # reads signals from chat traffic; off, nothing of it is on the request path
                 steps.append(self.feedback.step)
         steps = [*steps, *self.extra_steps]
+        if self.guardrails is not None:  # innermost: a retry, hedge or fallback is a fresh upstream answer
+            from gateway.guard_output import start_output_guards
+
+            steps.extend(start_output_guards(self))
         if s.trace_store.enabled and self.tracing.enabled:  # a child span per step, only when spans are stored
             from gateway.recording import traced
 

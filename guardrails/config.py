@@ -27,6 +27,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from guardrails._pii import DEFAULT_ENTITIES
+from guardrails.output import OutputActions, check_output_rules
 from guardrails.types import Action
 
 
@@ -86,6 +87,8 @@ class PolicyConfig(_Section):
     """``error``: a 400 in OpenAI's format (code ``guardrail_blocked``, naming the guard); ``stock``: a normal
     completion whose text is ``stock_reply``."""
     stock_reply: str = "I can't help with that request."
+    output_actions: OutputActions = Field(default_factory=OutputActions)
+    """How ``retry``, ``fallback``, ``hedge``, ``escalate`` and streamed output behave (``guardrails/output.py``)."""
 
     @model_validator(mode="after")
     def _check(self) -> PolicyConfig:
@@ -104,6 +107,7 @@ class PolicyConfig(_Section):
                     raise ValueError(f"input.{name}.{where}: '{action}' is an output action; use allow, mask or block")
                 if action is Action.MASK and name not in SPAN_GUARDS:
                     raise ValueError(f"input.{name}.{where}: '{name}' scores the whole text and cannot mask it")
+        check_output_rules(self)
         return self
 
 

@@ -21,6 +21,7 @@ MODEL_MODULES: list[str] = [
     "gateway.access.models",
     "gateway.db.insights",
     "gateway.intent.models",
+    "gateway.guard_models",
 ]
 
 

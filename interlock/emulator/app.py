@@ -159,6 +159,10 @@ class EmulatorApp:
         except VLLMError as exc:
             await http.send_bytes(send, exc.status, exc.body(), headers=exc.headers)
             return exc.status
+        if knobs.reply is None and engine.replies and kind != "embeddings":
+            knobs.reply, ttft = engine.replies.popleft()
+            if ttft is not None:
+                knobs.ttft_s = ttft
         if fault is not None and fault.kind in INSTANT:
             return await answer_instant_fault(fault, kind != "embeddings" and bool(data.get("stream")), scope, send)
         base = request_id or (data.get("request_id") if isinstance(data.get("request_id"), str) else None)

@@ -4,6 +4,8 @@
 ``GET /emulator/stats``: counters (received, in flight, cancelled by the client, finish reasons, ...).
 ``GET|POST|DELETE /emulator/faults``: ``{"fault": "status:503", "count": 2}`` or ``{"faults": ["cut:3",
 "reset"]}`` queues faults for the next inference requests; ``DELETE`` empties the queue.
+``GET|POST|DELETE /emulator/replies``: ``{"replies": ["I can't.", {"text": "Fine.", "ttft_ms": 300}]}`` queues
+exact answers for the next chat/completions requests (a request's ``x-emulator-reply`` header still wins).
 ``POST /emulator/health``: ``{"healthy": false}`` makes ``GET /health`` answer 503 (vLLM's dead engine).
 ``POST /emulator/reset``: counters, records, scripted faults and health back to the start.
 """
@@ -54,6 +56,27 @@ def debug_routes(engine: Engine) -> dict[str, dict[str, Handler]]:
         engine.faults.clear()
         await http.send_json(send, 200, engine.faults.snapshot())
 
+    async def replies(scope: dict, receive: Any, send: Any) -> None:
+        await http.send_json(send, 200, {"scripted": [text for text, _ in engine.replies]})
+
+    async def add_replies(scope: dict, receive: Any, send: Any) -> None:
+        try:
+            items = orjson.loads(await http.read_body(receive) or b"{}")["replies"]
+            parsed = []
+            for item in items:
+                item = {"text": item} if isinstance(item, str) else item
+                ttft = item.get("ttft_ms")
+                parsed.append((str(item["text"]), None if ttft is None else float(ttft) / 1000.0))
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
+            await http.send_bytes(send, 400, request_validation_error(f"bad reply script: {exc}").body())
+            return
+        engine.replies.extend(parsed)
+        await http.send_json(send, 200, {"scripted": [text for text, _ in engine.replies]})
+
+    async def clear_replies(scope: dict, receive: Any, send: Any) -> None:
+        engine.replies.clear()
+        await http.send_json(send, 200, {"scripted": []})
+
     async def set_health(scope: dict, receive: Any, send: Any) -> None:
         try:
             healthy = orjson.loads(await http.read_body(receive) or b"{}").get("healthy", True)
@@ -72,6 +95,7 @@ def debug_routes(engine: Engine) -> dict[str, dict[str, Handler]]:
         "/emulator/requests": {"GET": requests, "DELETE": clear_requests},
         "/emulator/stats": {"GET": stats},
         "/emulator/faults": {"GET": faults, "POST": add_faults, "DELETE": clear_faults},
+        "/emulator/replies": {"GET": replies, "POST": add_replies, "DELETE": clear_replies},
         "/emulator/health": {"POST": set_health},
         "/emulator/reset": {"POST": reset},
     }

@@ -190,6 +190,10 @@ class EmulatorServer:
         """Make the next ``count`` inference requests fail with ``fault`` (see ``faults.py``)."""
         return self._json("POST", "/emulator/faults", {"fault": fault, "count": count})
 
+    def script_replies(self, *replies: str | dict[str, Any]) -> dict[str, Any]:
+        """The next inference requests answer exactly these texts, in order (``{"text", "ttft_ms"}`` to delay one)."""
+        return self._json("POST", "/emulator/replies", {"replies": list(replies)})
+
     def clear_faults(self) -> dict[str, Any]:
         return self._json("DELETE", "/emulator/faults")
 

@@ -15,7 +15,7 @@ from fastapi_offline import FastAPIOffline
 
 from gateway.access import AccessConfig, AccessRuntime
 from interlock.settings import Settings, load_settings
-from services.admin import cache_routes, console_routes, errors, router_routes, routes
+from services.admin import cache_routes, console_routes, errors, guardrail_routes, router_routes, routes
 
 DESCRIPTION = """Manage virtual keys, teams and models of an Interlock gateway.
 
@@ -44,6 +44,7 @@ def create_admin_app(
     app.include_router(console_routes.router)  # /admin/console: the ops console's API
     app.include_router(cache_routes.router)
     app.include_router(router_routes.router)  # /admin/routers: intent routers, /admin/handoffs
+    app.include_router(guardrail_routes.router)  # /admin/escalations, /admin/policies
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

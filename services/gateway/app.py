@@ -450,6 +450,7 @@ def _build_admin(app: GatewayApp):
     admin = create_admin_app(lambda: gateway.access)
     admin.state.cache = lambda: gateway.cache  # DELETE /admin/cache invalidates this gateway's cache
     admin.state.routers = lambda: gateway.routers  # /admin/routers trains and serves on this gateway
+    admin.state.guardrails = lambda: gateway  # /admin/escalations and /admin/policies
     return admin
 
 

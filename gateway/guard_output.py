@@ -1,0 +1,313 @@
+"""The output step: the policy's output rules on each answer, and what follows when one trips.
+
+Innermost step (just before the dispatcher), so a retry, a hedge or a fallback is a fresh upstream answer.
+
+- Requests whose policy has no ``output`` section pass with three dict lookups.
+- Complete answers: ``judge`` (scorers and output guards at once). ``retry`` asks again up to
+  ``output_actions.retries`` times, then falls back when a ``fallback_model`` is set; ``fallback`` asks that model;
+  ``hedge`` asks ``hedge_k`` times at once (or the extra tries only after ``hedge_after`` seconds without an
+  answer), serves the first answer that passes every rule and cancels the rest, within a per-policy token bucket
+  of hedges per minute; ``escalate`` records the case masked (``guardrail_escalations``), posts the webhook and
+  withholds the answer (or serves it with ``escalate_serves``); ``block`` and anything still failing at the end
+  answer with the policy's stock reply or a 400 ``guardrail_blocked`` naming the guard.
+- Streams: ``WindowStream`` (``guard_stream.py``) holds back the last ``hold_back_tokens`` content chunks and
+  scores the sent tail plus them before each chunk goes out; a trip ends the stream with an OpenAI error event.
+- Findings (types, offsets, scores) join the input side's in ``ctx.notes["guardrails"]`` (the record keeps guard
+  and type), the metrics and the span.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import orjson
+
+from embeddings import last_user_text
+from gateway.errors import InvalidRequest, ServiceUnavailable
+from gateway.guard_escalations import EscalationStore, notify
+from gateway.guard_models import EscalationRow
+from gateway.types import RequestContext, UpstreamResponse, Usage
+from guardrails import Action, GuardContext, GuardFailed, Guardrails, GuardRule, MaskMap, PolicyConfig
+from guardrails.output import OutputVerdict, judge
+from guardrails.types import ACTION_RANK
+from observability.guard_output import OutputGuardMetrics
+from observability.guardrails import GuardrailMetrics
+
+#: Actions that mean "this answer may be served".
+PASSING = frozenset({Action.ALLOW, Action.MASK})
+#: Redaction of escalated text: PII and secrets masked whatever the policy's own rules say.
+REDACT = {"pii": GuardRule(action=Action.MASK), "secrets": GuardRule(action=Action.MASK)}
+
+
+def start_output_guards(gateway: Any) -> list:
+    """The output step, when some policy has output rules (else nothing is added to the request path)."""
+    runtime: Guardrails = gateway.guardrails
+    if not any(p.output for p in runtime.config.policies.values()):
+        return []
+    return [OutputStep(runtime, gateway, gateway.guardrail_metrics)]
+
+
+class HedgeBudget:
+    """Token buckets of extra tries, one per policy: ``per_minute`` refill, burst of the same size."""
+
+    def __init__(self) -> None:
+        self._buckets: dict[str, tuple[float, float]] = {}
+
+    def take(self, policy: str, per_minute: float, want: int) -> int:
+        now = time.monotonic()
+        tokens, last = self._buckets.get(policy, (per_minute, now))
+        tokens = min(per_minute, tokens + (now - last) * per_minute / 60.0)
+        granted = min(want, int(tokens))
+        self._buckets[policy] = (tokens - granted, now)
+        return granted
+
+
+class OutputStep:
+    span_name = "guardrails_output"
+
+    def __init__(self, runtime: Guardrails, gateway: Any, metrics: GuardrailMetrics) -> None:
+        self.runtime = runtime
+        self.gateway = gateway
+        self.metrics = metrics
+        self.budget = HedgeBudget()
+        self.out_metrics = OutputGuardMetrics(gateway.metrics.registry)
+        self.escalations = EscalationStore(gateway.engine)
+        gateway.guard_escalations = self.escalations  # the admin API lists and resolves through it
+
+    async def __call__(self, ctx: RequestContext, call_next):
+        if ctx.route == "embeddings":
+            return await call_next(ctx)
+        p = ctx.principal
+        policy = self.runtime.policy_for(p.key_id, p.key_name, p.team_id, ctx.model)
+        if policy is None or not policy.output:
+            return await call_next(ctx)
+        name = next((n for n, pol in self.runtime.config.policies.items() if pol is policy), "?")
+        gctx = self._context(ctx)
+        try:
+            if ctx.stream:
+                from gateway.guard_stream import WindowStream
+
+                return WindowStream(await call_next(ctx), self, policy, name, gctx)
+            return await self._complete(ctx, call_next, policy, name, gctx)
+        except GuardFailed as exc:
+            self.metrics.failure(exc.guard or "unknown")
+            raise ServiceUnavailable(
+                f"The output check '{exc.guard}' is unavailable and this request's policy fails closed.",
+                code="guardrail_unavailable",
+            ) from exc
+
+    def _context(self, ctx: RequestContext) -> GuardContext:
+        body = ctx.body
+        question = last_user_text(body.get("messages") or ()) if ctx.route == "chat" else body.get("prompt")
+        extra = {
+            "question": question if isinstance(question, str) else "",
+            "response_format": body.get("response_format"),
+        }
+        return GuardContext(embed=self.gateway.request_embeddings(ctx).get, extra=extra)
+
+    # -- complete answers ------------------------------------------------------------------------------------
+
+    async def _complete(self, ctx, call_next, policy: PolicyConfig, name: str, gctx: GuardContext):
+        acts = policy.output_actions
+        started = time.perf_counter()
+        tries = {"retries": 0, "hedged": 0, "fallback": False}
+        if any(Action.HEDGE in (r.action, *r.types.values()) for r in policy.output.values()):
+            result, verdict = await self._hedged(ctx, call_next, policy, name, gctx, tries)
+        else:
+            result = await call_next(ctx)
+            verdict = await self.judge_answer(result, policy, gctx)
+        while verdict.action not in PASSING:
+            if verdict.action is Action.RETRY and tries["retries"] < acts.retries:
+                tries["retries"] += 1
+                self.metrics.trigger(verdict.decided_by.guard, verdict.decided_by.type, "retry")
+                result = await call_next(ctx)
+            elif verdict.action in (Action.RETRY, Action.HEDGE, Action.FALLBACK) and acts.fallback_model:
+                if tries["fallback"]:
+                    break
+                tries["fallback"] = True
+                result = await self._fallback(ctx, acts.fallback_model)
+            else:
+                break
+            verdict = await self.judge_answer(result, policy, gctx)
+        self.metrics.observe("output", time.perf_counter() - started)
+        self.note(ctx, verdict, tries)
+        if verdict.action in PASSING:
+            return result
+        if verdict.action is Action.ESCALATE:
+            await self.escalate(ctx, policy, name, verdict, answer_text(result))
+            if acts.escalate_serves:
+                return result
+        return self.blocked(ctx, policy, verdict, result.usage)
+
+    async def judge_answer(self, result: UpstreamResponse, policy: PolicyConfig, gctx: GuardContext) -> OutputVerdict:
+        """Every choice judged; the worst decides. Offsets are into choice ``i``'s text (``choice`` in the note)."""
+        texts = answer_texts(result)
+        verdicts = await asyncio.gather(
+            *(
+                judge(self.runtime, t, policy.output, gctx, timeout=policy.timeout, on_error=policy.on_error)
+                for t in texts
+            )
+        )
+        worst = OutputVerdict()
+        for v in verdicts:
+            worst.findings.extend(v.findings)
+            worst.failed.update(v.failed)
+            for k, s in v.scores.items():
+                worst.scores[k] = max(worst.scores.get(k, 0.0), s)
+            if ACTION_RANK[v.action] > ACTION_RANK[worst.action]:
+                worst.action, worst.decided_by = v.action, v.decided_by
+        return worst
+
+    async def _hedged(self, ctx, call_next, policy: PolicyConfig, name: str, gctx: GuardContext, tries: dict):
+        """The first answer that passes every rule; the others cancelled. Extra tries come out of the budget."""
+        acts = policy.output_actions
+        extra = self.budget.take(name, acts.hedge_budget_per_minute, acts.hedge_k - 1)
+        pending = {asyncio.ensure_future(call_next(ctx))}
+        launched = 0
+
+        def launch(n: int) -> None:
+            nonlocal launched
+            for _ in range(n):
+                pending.add(asyncio.ensure_future(call_next(ctx)))
+            launched += n
+            tries["hedged"] += n
+            self.out_metrics.hedged(name, n)
+
+        if extra and acts.hedge_after is None:
+            launch(extra)
+        last: tuple[UpstreamResponse, OutputVerdict] | None = None
+        error: BaseException | None = None
+        try:
+            while pending:
+                wait = acts.hedge_after if launched < extra else None
+                done, pending = await asyncio.wait(pending, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
+                if not done:  # the first try is slow: start the extra ones beside it
+                    launch(extra - launched)
+                    continue
+                for task in done:
+                    if task.exception() is not None:
+                        error = task.exception()
+                        continue
+                    verdict = await self.judge_answer(task.result(), policy, gctx)
+                    if verdict.action in PASSING:
+                        return task.result(), verdict
+                    last = (task.result(), verdict)
+                if not pending and launched < extra:  # answered fast but failed: the hedges still get their chance
+                    launch(extra - launched)
+        finally:
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.gather(*pending, return_exceptions=True)
+        if last is None:
+            assert error is not None
+            raise error
+        return last
+
+    async def _fallback(self, ctx: RequestContext, model: str) -> UpstreamResponse:
+        pool = self.gateway.table.get(model)
+        if pool is None:
+            raise ServiceUnavailable(f"The guardrail fallback model '{model}' is not configured.")
+        return await self.gateway.dispatcher.dispatch(ctx, pool, self.gateway._finish)
+
+    # -- outcomes --------------------------------------------------------------------------------------------
+
+    def note(self, ctx: RequestContext, verdict: OutputVerdict, extra: dict | None = None) -> None:
+        """Output findings beside the input's in the request's guardrails note; metrics; span attributes."""
+        findings = []
+        for f, action in verdict.findings:
+            self.metrics.trigger(f.guard, f.type, action.value)
+            findings.append({**f.as_dict(), "action": action.value, "direction": "output"})
+        for guard in verdict.failed:
+            self.metrics.failure(guard)
+        note = ctx.notes.get("guardrails")
+        if note is None:
+            note = ctx.notes["guardrails"] = {"action": "allow", "findings": [], "scores": {}}
+        note["findings"] = [*note.get("findings", ()), *findings]
+        note["output_action"] = verdict.action.value
+        note["output_scores"] = verdict.scores
+        if extra:
+            note["output_tries"] = dict(extra)
+        span = ctx.notes.get("otel_span")
+        if span is not None:
+            span.set_attribute("interlock.guardrails.output_action", verdict.action.value)
+            span.set_attribute("interlock.guardrails.output_findings", [f"{x['guard']}:{x['type']}" for x in findings])
+
+    def blocked(self, ctx: RequestContext, policy: PolicyConfig, verdict: OutputVerdict, usage: Usage | None):
+        f = verdict.decided_by
+        guard = f.guard if f is not None else "output"
+        if policy.block_with == "stock":
+            return stock_response(ctx, policy.stock_reply, usage)
+        raise InvalidRequest(
+            f"The answer was withheld by the guardrail '{guard}' (found {f.type if f else 'a problem'}).",
+            code="guardrail_blocked",
+            param=None,
+        )
+
+    async def escalate(self, ctx: RequestContext, policy: PolicyConfig, name: str, verdict, answer: str) -> str:
+        """Record the case with PII and secrets masked, then post the webhook in the background."""
+        question = ""
+        if ctx.route == "chat":
+            question = last_user_text(ctx.body.get("messages") or ())
+        try:
+            scan = await self.runtime.scan([question, answer], REDACT, GuardContext(), timeout=5.0, on_error="closed")
+            question, answer = scan.mask([question, answer], MaskMap())
+        except GuardFailed:  # never store what could not be masked
+            question, answer = "[withheld: masking failed]", "[withheld: masking failed]"
+        findings = [{**f.as_dict(), "action": a.value} for f, a in verdict.findings]
+        p = ctx.principal
+        row = EscalationRow(
+            id="",
+            request_id=ctx.request_id,
+            policy=name,
+            model=ctx.model,
+            key_id=p.key_id,
+            team_id=p.team_id,
+            findings=findings,
+            question=question,
+            answer=answer,
+        )
+        case_id = await asyncio.to_thread(self.escalations.add, row)
+        ctx.notes["guardrails"]["escalation"] = case_id
+        url = policy.output_actions.escalate_webhook
+        if url:
+            payload = {"id": case_id, "request_id": ctx.request_id, "policy": name, "model": ctx.model}
+            payload["findings"] = [{k: v for k, v in x.items()} for x in findings]
+            self.gateway.spawn(notify(url, payload))
+        return case_id
+
+
+def answer_texts(result: UpstreamResponse) -> list[str]:
+    try:
+        obj = orjson.loads(result.body)
+    except orjson.JSONDecodeError:
+        return [result.body.decode("utf-8", "replace")]
+    out = []
+    for c in obj.get("choices") or ():
+        msg = c.get("message") if isinstance(c, dict) else None
+        if isinstance(msg, dict):
+            out.append(msg.get("content") if isinstance(msg.get("content"), str) else "")
+        elif isinstance(c, dict):
+            out.append(c.get("text") if isinstance(c.get("text"), str) else "")
+    return out or [""]
+
+
+def answer_text(result: UpstreamResponse) -> str:
+    return "\n".join(answer_texts(result))
+
+
+def stock_response(ctx: RequestContext, reply: str, usage: Usage | None) -> UpstreamResponse:
+    """The policy's stock reply as a completion; ``usage`` stays the upstream's (its tokens were spent)."""
+    chat = ctx.route == "chat"
+    choice: dict[str, Any] = {"index": 0, "finish_reason": "stop"}
+    choice |= {"message": {"role": "assistant", "content": reply}} if chat else {"text": reply}
+    body = {
+        "id": f"guardrail-{ctx.request_id}",
+        "object": "chat.completion" if chat else "text_completion",
+        "created": int(time.time()),
+        "model": ctx.model,
+        "choices": [choice],
+    }
+    return UpstreamResponse(200, orjson.dumps(body), usage)

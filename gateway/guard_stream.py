@@ -1,0 +1,173 @@
+"""``WindowStream``: a stream's output rules over a sliding window, with a hold-back of a few tokens.
+
+Content chunks (about one token each in vLLM and OpenAI streams) wait in a queue of ``hold_back_tokens``; before
+the oldest goes out, the text already sent (its last ``window_chars``) plus every held chunk is judged by the
+rules that read partial text (guards, refusal). So text that trips a rule is still held when it trips, and is
+never sent. At the end, the rules that need the whole answer (empty, JSON, relevance) judge it before the held
+tail and ``[DONE]`` go out. A trip ends the stream with an OpenAI error event naming the guard, then ``[DONE]``:
+the ``openai`` SDK raises on it, so a stopped answer never looks complete. ``escalate`` records the case first
+(``escalate_serves`` lets the stream go on). Retry, hedge and fallback cannot take back sent text, so mid-stream
+they end it the same way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from typing import Any
+
+import orjson
+
+from gateway.errors import InvalidRequest, ServiceUnavailable
+from gateway.upstreams.sse import DONE_EVENT, event
+from guardrails import Action, GuardContext, GuardFailed, PolicyConfig
+from guardrails.output import WHOLE_ANSWER, OutputVerdict, judge
+
+PASSING = frozenset({Action.ALLOW, Action.MASK})
+
+
+class GuardrailTripped(InvalidRequest):
+    """Thrown into the inner stream so it records the request as stopped by a guard, not as a client abort."""
+
+
+class WindowStream:
+    def __init__(self, inner: Any, step: Any, policy: PolicyConfig, name: str, gctx: GuardContext) -> None:
+        self.ctx = inner.ctx
+        self._inner = inner
+        self._step = step
+        self._policy = policy
+        self._name = name
+        self._gctx = gctx
+        acts = policy.output_actions
+        self._hold, self._window = acts.hold_back_tokens, acts.window_chars
+        self._partial = frozenset(policy.output) - WHOLE_ANSWER
+        self._escalated = False
+        self._trip: Exception | None = None
+        #: Measured for the bench and the record: the most chunks held at once, and the wait before the first went out.
+        self.max_held = 0
+        self.first_release_at: float | None = None
+
+    async def abandon(self) -> None:
+        await self._inner.abandon()
+
+    def __aiter__(self):
+        return self._events()
+
+    async def _events(self):
+        events = self._inner.__aiter__()
+        held: list[tuple[bytes, str]] = []  # (event, its content text; "" for events without content)
+        sent = ""  # the tail of the text already sent (at most window_chars)
+        answer: list[str] = []
+        verdict = OutputVerdict()
+        try:
+            async for ev in events:
+                if ev == DONE_EVENT:
+                    verdict = await self._judge("".join(answer), whole=True)
+                    if verdict.action not in PASSING and await self._stop(verdict):
+                        yield self._error_event(verdict)
+                        yield DONE_EVENT
+                        return
+                    for h, _ in held:
+                        yield h
+                    held.clear()
+                    yield ev
+                    continue
+                piece = _content(ev)
+                if piece is None:  # an error event, or something we cannot read: what is held goes first
+                    for h, _ in held:
+                        yield h
+                    held.clear()
+                    yield ev
+                    continue
+                held.append((ev, piece))
+                answer.append(piece)
+                count = sum(1 for _, p in held if p)
+                self.max_held = max(self.max_held, count)
+                while held and (count > self._hold or not held[0][1]):
+                    if held[0][1]:  # a content chunk leaves: the window it was part of must pass first
+                        verdict = await self._judge(sent + "".join(p for _, p in held), whole=False)
+                        if verdict.action not in PASSING and await self._stop(verdict):
+                            yield self._error_event(verdict)
+                            yield DONE_EVENT
+                            return
+                        count -= 1
+                    h, p = held.pop(0)
+                    sent = (sent + p)[-self._window :]
+                    if self.first_release_at is None and p:
+                        self.first_release_at = time.perf_counter()
+                    yield h
+        except GuardFailed as exc:
+            self._step.metrics.failure(exc.guard or "unknown")
+            self._trip = ServiceUnavailable(
+                f"The output check '{exc.guard}' is unavailable and this request's policy fails closed.",
+                code="guardrail_unavailable",
+            )
+            yield _error_bytes(self._trip)
+            yield DONE_EVENT
+        finally:
+            self._step.note(self.ctx, verdict, {"held_back_max": self.max_held})
+            if self._trip is None:
+                await events.aclose()
+            else:  # the inner stream records the request with this error's status instead of a client abort
+                with contextlib.suppress(Exception):  # it re-raises what we threw; the stream is over either way
+                    await events.athrow(self._trip)
+
+    async def _judge(self, text: str, *, whole: bool) -> OutputVerdict:
+        policy = self._policy
+        return await judge(
+            self._step.runtime,
+            text,
+            policy.output,
+            self._gctx,
+            timeout=policy.timeout,
+            on_error=policy.on_error,
+            only=None if whole else self._partial,
+        )
+
+    async def _stop(self, verdict: OutputVerdict) -> bool:
+        """True when the stream must end here; escalations are recorded (once) either way."""
+        if verdict.action is Action.ESCALATE and not self._escalated:
+            self._escalated = True
+            await self._step.escalate(self.ctx, self._policy, self._name, verdict, "[stream window withheld]")
+            if self._policy.output_actions.escalate_serves:
+                return False
+        if verdict.action is Action.ESCALATE and self._policy.output_actions.escalate_serves:
+            return False
+        f = verdict.decided_by
+        self._step.out_metrics.stream_trips.labels(f.guard if f else "output").inc()
+        return True
+
+    def _error_event(self, verdict: OutputVerdict) -> bytes:
+        f = verdict.decided_by
+        guard, found = (f.guard, f.type) if f is not None else ("output", "a problem")
+        exc = GuardrailTripped(
+            f"The answer was stopped by the guardrail '{guard}' (found {found}).", code="guardrail_blocked"
+        )
+        self._trip = exc
+        return _error_bytes(exc)
+
+
+def _error_bytes(exc: Any) -> bytes:
+    body = {"error": {"message": exc.message, "type": exc.type, "param": None, "code": exc.code}}
+    return event(orjson.dumps(body))
+
+
+def _content(ev: bytes) -> str | None:
+    """The text of a chunk (choice 0's content or text; "" when it has none); None for non-chunk events."""
+    if not ev.startswith(b"data: {"):
+        return None
+    try:
+        obj = orjson.loads(ev[6:])
+    except orjson.JSONDecodeError:
+        return None
+    if "error" in obj and "choices" not in obj:
+        return None
+    out = []
+    for c in obj.get("choices") or ():
+        if not isinstance(c, dict):
+            continue
+        d = c.get("delta")
+        piece = d.get("content") if isinstance(d, dict) else c.get("text")
+        if isinstance(piece, str):
+            out.append(piece)
+    return "".join(out)

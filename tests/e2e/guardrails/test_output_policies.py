@@ -1,0 +1,212 @@
+"""Output policies through the gateway's HTTP API: block, stock reply, retry, fallback, hedge, escalate (with its
+webhook and the admin API), and a stream stopped mid-way by a guard. The emulator's scripted replies make a first
+answer bad (a refusal, a code name) and the next one good."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import Any
+
+import httpx
+import openai
+import pytest
+
+from interlock.emulator import EmulatorServer
+from tests.e2e.guardrails.conftest import _running, client
+from tests.support.gateway import model
+from tests.support.polling import eventually
+
+ADMIN = {"Authorization": "Bearer admin-token-for-tests"}
+REFUSAL = "I'm sorry, but I can't help with that."
+GOOD = "Paris is the capital of France."
+
+
+class Webhook:
+    """A tiny local HTTP server that keeps what is posted to it."""
+
+    def __init__(self) -> None:
+        received = self.received = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                received.append(json.loads(self.rfile.read(int(self.headers["content-length"]))))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = HTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+@pytest.fixture(scope="module")
+def webhook() -> Iterator[Webhook]:
+    hook = Webhook()
+    yield hook
+    hook.server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def replica() -> Iterator[EmulatorServer]:
+    with EmulatorServer(port=0, served_model_names=["m"]) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def gateway_url(replica: EmulatorServer, webhook: Webhook, tmp_path_factory) -> Iterator[str]:
+    refusal = {"refusal": {"action": "block"}}
+    policies = {
+        "block": {"output": refusal},
+        "stock": {"output": refusal, "block_with": "stock", "stock_reply": "Let me get someone to help."},
+        "retry": {"output": {"refusal": {"action": "retry"}}, "output_actions": {"retries": 2}},
+        "fallback": {"output": {"refusal": {"action": "fallback"}}, "output_actions": {"fallback_model": "m-plain"}},
+        "hedge": {"output": {"refusal": {"action": "hedge"}}, "output_actions": {"hedge_k": 2}},
+        "escalate": {
+            "output": {"refusal": {"action": "escalate"}},
+            "output_actions": {"escalate_webhook": webhook.url},
+        },
+        "stream": {
+            "output": {"keywords": {"action": "block"}, "refusal": {"action": "block"}},
+            "output_actions": {"hold_back_tokens": 4},
+        },
+    }
+    attach = {f"m-{name}": name for name in policies}
+    db = tmp_path_factory.mktemp("guard-output") / "gw.db"
+    settings = {
+        "database": {"url": f"sqlite:///{db}"},
+        "models": [model(name, replica.url, upstream_model="m") for name in [*attach, "m-plain"]],
+        "access": {"admin_tokens": {"admin-token-for-tests": "admin"}},
+        "guardrails": {
+            "enabled": True,
+            "keywords": {"keywords": ["Project Falcon"]},
+            "policies": policies,
+            "attach": {"models": attach},
+            "toxicity": {"model_path": "/tmp/i8b/toxicity_stub.npz"},  # TEMP
+        },
+    }
+    with contextlib.ExitStack() as stack:
+        yield stack.enter_context(_running(settings))
+
+
+def _toxicity_stub_if_unshipped(folder) -> dict[str, Any]:
+    """These tests do not exercise the toxicity model, but every guard loads at startup: while the trained model
+    is not in the tree yet, a model that scores everything 0 stands in."""
+    from pathlib import Path
+
+    import numpy as np
+
+    if (Path(__file__).parents[3] / "guardrails" / "models" / "toxicity.npz").exists():
+        return {}
+    path = folder / "toxicity-stub.npz"
+    zeros = {"w_emb": np.zeros(384, np.float32), "w_hash": np.zeros(65536, np.float16)}
+    empty = {"w_rules": np.zeros(0, np.float32), "rule_names": np.array([], dtype="<U21")}
+    np.savez(path, **zeros, **empty, bias=np.float32(-9), threshold=np.float32(0.5), meta=np.array("stub"))
+    return {"toxicity": {"model_path": str(path)}}
+
+
+@pytest.fixture
+def upstream(replica: EmulatorServer) -> EmulatorServer:
+    replica.reset()
+    return replica
+
+
+def ask(url: str, name: str, text: str = "What is the capital of France?") -> Any:
+    return client(url).chat.completions.create(model=name, messages=[{"role": "user", "content": text}])
+
+
+def received(replica: EmulatorServer) -> int:
+    return replica.stats()["requests_received"]
+
+
+def test_when_the_answer_is_a_refusal_and_the_policy_blocks_then_a_400_names_the_scorer(gateway_url, upstream):
+    upstream.script_replies(REFUSAL)
+    with pytest.raises(openai.BadRequestError) as info:
+        ask(gateway_url, "m-block")
+    assert info.value.code == "guardrail_blocked"
+    assert "'refusal'" in info.value.message
+
+
+def test_when_the_policy_blocks_with_a_stock_reply_then_the_client_gets_it(gateway_url, upstream):
+    upstream.script_replies(REFUSAL)
+    answer = ask(gateway_url, "m-stock")
+    assert answer.choices[0].message.content == "Let me get someone to help."
+
+
+def test_when_the_first_answer_fails_and_the_policy_retries_then_the_second_is_served(gateway_url, upstream):
+    upstream.script_replies(REFUSAL, GOOD)
+    assert ask(gateway_url, "m-retry").choices[0].message.content == GOOD
+    assert received(upstream) == 2
+
+
+def test_when_every_retry_fails_then_the_answer_is_blocked_after_the_retries(gateway_url, upstream):
+    upstream.script_replies(REFUSAL, REFUSAL, REFUSAL, GOOD)
+    with pytest.raises(openai.BadRequestError):
+        ask(gateway_url, "m-retry")
+    assert received(upstream) == 3  # the first try and 2 retries
+
+
+def test_when_the_answer_fails_and_the_policy_falls_back_then_the_fallback_model_answers(gateway_url, upstream):
+    upstream.script_replies(REFUSAL, GOOD)
+    assert ask(gateway_url, "m-fallback").choices[0].message.content == GOOD
+    assert received(upstream) == 2
+
+
+def test_when_hedging_then_the_first_answer_that_passes_is_served_and_the_slow_one_cancelled(gateway_url, upstream):
+    # Both tries start at once; the first to arrive upstream is a fast refusal, the second a slower good answer.
+    upstream.script_replies(REFUSAL, {"text": GOOD, "ttft_ms": 300})
+    assert ask(gateway_url, "m-hedge").choices[0].message.content == GOOD
+    assert received(upstream) == 2
+    upstream.reset()
+    upstream.script_replies(GOOD, {"text": REFUSAL, "ttft_ms": 5000})
+    assert ask(gateway_url, "m-hedge").choices[0].message.content == GOOD
+    assert eventually(lambda: upstream.stats()["cancelled"] == 1)
+
+
+def test_when_an_answer_is_escalated_then_it_is_recorded_masked_notified_and_resolvable(gateway_url, upstream, webhook):
+    upstream.script_replies("I'm sorry, I can't share john.smith@example.com with you, John Smith.")
+    with pytest.raises(openai.BadRequestError) as info:
+        ask(gateway_url, "m-escalate")
+    assert info.value.code == "guardrail_blocked"
+    cases = httpx.get(gateway_url + "/admin/escalations", params={"status": "open"}, headers=ADMIN).json()
+    case = cases[0]
+    assert case["policy"] == "escalate" and case["status"] == "open"
+    assert case["request_id"] == info.value.response.headers["x-interlock-request-id"]
+    assert [f["guard"] for f in case["findings"]] == ["refusal"]
+    assert "john.smith@example.com" not in case["answer"] and "[EMAIL_ADDRESS_1]" in case["answer"]
+    assert eventually(lambda: any(h["id"] == case["id"] for h in webhook.received))
+    hook = next(h for h in webhook.received if h["id"] == case["id"])
+    assert hook["request_id"] == case["request_id"] and "john" not in json.dumps(hook).lower()
+    r = httpx.post(
+        gateway_url + f"/admin/escalations/{case['id']}/resolve", json={"resolution": "handled"}, headers=ADMIN
+    )
+    assert r.status_code == 200 and r.json()["status"] == "resolved"
+    assert httpx.post(gateway_url + "/admin/escalations/nope/resolve", json={}, headers=ADMIN).status_code == 404
+
+
+def test_when_a_guard_trips_mid_stream_then_the_text_is_not_sent_and_an_error_event_names_it(gateway_url, upstream):
+    upstream.script_replies("The plan is fine and we start work on Project Falcon next week as agreed")
+    text = ""
+    stream = client(gateway_url).chat.completions.create(
+        model="m-stream", messages=[{"role": "user", "content": "plan?"}], stream=True
+    )
+    with pytest.raises(openai.APIError) as info:
+        for chunk in stream:
+            if chunk.choices and chunk.choices[0].delta.content:
+                text += chunk.choices[0].delta.content
+    assert "keywords" in str(info.value.message)
+    assert text.startswith("The plan") and "Falcon" not in text and "Project" not in text
+
+
+def test_when_a_stream_passes_then_every_token_arrives_in_order(gateway_url, upstream):
+    upstream.script_replies("One two three four five six seven eight nine ten.")
+    stream = client(gateway_url).chat.completions.create(
+        model="m-stream", messages=[{"role": "user", "content": "count"}], stream=True
+    )
+    text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+    assert text == "One two three four five six seven eight nine ten."
