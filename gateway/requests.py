@@ -37,7 +37,12 @@ _NUMBERS: dict[str, tuple[tuple[type, ...], float | None, float | None]] = {
     "presence_penalty": ((int, float), -2, 2),
     "frequency_penalty": ((int, float), -2, 2),
     "top_logprobs": ((int,), 0, MAX_LOGPROBS),
+    "repetition_penalty": ((int, float), 0, None),
+    "min_p": ((int, float), 0, 1),
+    "min_tokens": ((int,), 0, None),
 }
+#: Fields whose minimum is excluded, as in vLLM ("top_p must be in (0, 1]", "repetition_penalty must be > 0").
+_ABOVE_ZERO = frozenset({"top_p", "repetition_penalty"})
 # ``logprobs`` is a switch in chat and a count of alternatives in completions, capped like vLLM's max_logprobs.
 _LOGPROBS: dict[str, tuple[tuple[type, ...], float | None, float | None]] = {
     "chat": ((bool,), None, None),
@@ -153,6 +158,8 @@ def _check_number(body: dict[str, Any], name: str, types: tuple[type, ...], lo: 
     if (lo is not None and v < lo) or (hi is not None and v > hi):
         bounds = f"at least {lo}" if hi is None else f"between {lo} and {hi}"
         raise InvalidRequest(f"'{name}' must be {bounds}, got {v}.", param=name)
+    if v <= 0 and name in _ABOVE_ZERO:
+        raise InvalidRequest(f"'{name}' must be greater than 0, got {v}.", param=name)
 
 
 def build_context(route: Route, body: dict[str, Any], request_id: str, session_id: str | None) -> RequestContext:
