@@ -21,9 +21,10 @@ from observability.tracing import step_span
 
 #: Sampling parameters copied into a record's details (values are numbers or short enums, never text).
 PARAMS = ("temperature", "top_p", "top_k", "max_tokens", "max_completion_tokens", "seed", "n", "stream")
-#: ``ctx.notes`` keys that steps set for the record: route decision (str), guard findings (list of types),
-#: cache outcome (``"hit"``/``"miss"``).
-NOTE_ROUTE, NOTE_GUARDS, NOTE_CACHE = "route_decision", "guard_findings", "cache"
+#: ``ctx.notes`` keys that steps set for the record: the intent router's decision (str), the guardrails' note
+#: (``{"action", "findings": [{"guard", "type", ...}]}``: only guard and type are kept), the cache outcome
+#: (``"hit-exact"``, ``"hit-semantic"``, ``"miss"``, ``"bypass"``).
+NOTE_ROUTE, NOTE_GUARDS, NOTE_CACHE = "route_decision", "guardrails", "cache"
 
 _PROMPT_VERSIONS: dict[str, str] = {}
 
@@ -62,8 +63,12 @@ def details(ctx: RequestContext, config: str | None) -> dict[str, Any]:
     out: dict[str, Any] = {"config": config, "params": {k: body[k] for k in PARAMS if k in body}}
     if NOTE_ROUTE in notes:
         out["route"] = notes[NOTE_ROUTE]
-    if NOTE_GUARDS in notes:
-        out["guards"] = [str(g) for g in notes[NOTE_GUARDS]]
+    guards = notes.get(NOTE_GUARDS)
+    if guards:
+        found = [f"{f.get('guard')}:{f.get('type')}" for f in guards.get("findings", ()) if f.get("action") != "allow"]
+        if found:
+            out["guards"] = found  # types, never values
+        out["guard_action"] = guards.get("action")
     if NOTE_CACHE in notes:
         out["cache"] = notes[NOTE_CACHE]
     return out

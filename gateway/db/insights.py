@@ -138,7 +138,12 @@ class RollupRow(_RollupColumns, table=True):
     """One minute of traffic for one (key, team, model, route, prompt version)."""
 
     __tablename__ = "rollups"
-    __table_args__ = (Index("ix_rollups_minute", "minute"),)
+    # Filtered panels (one key, one model) read only their rows: the unfiltered ones read the total rows.
+    __table_args__ = (
+        Index("ix_rollups_minute", "minute"),
+        Index("ix_rollups_key_id_minute", "key_id", "minute"),
+        Index("ix_rollups_model_minute", "model", "minute"),
+    )
 
 
 class HourlyRollupRow(_RollupColumns, table=True):
@@ -146,7 +151,11 @@ class HourlyRollupRow(_RollupColumns, table=True):
     than 10,080 minutes of them (with five dimensions, minute rows barely compress)."""
 
     __tablename__ = "rollups_hourly"
-    __table_args__ = (Index("ix_rollups_hourly_minute", "minute"),)
+    __table_args__ = (
+        Index("ix_rollups_hourly_minute", "minute"),
+        Index("ix_rollups_hourly_key_id_minute", "key_id", "minute"),
+        Index("ix_rollups_hourly_model_minute", "model", "minute"),
+    )
 
 
 class FeedbackRow(SQLModel, table=True):

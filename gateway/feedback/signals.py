@@ -127,6 +127,7 @@ class SignalDetector:
         # system prompt instead (an app whose users share a key interleaves here: signals are missed, not made up).
         opening = (p.key_id, digests[:first_user])
         prev: Turn | None = self._convs.get(conv)
+        same_conversation = prev is not None
         if prev is None and len(digests) == first_user + 1:
             prev = self._openings.get(opening)
         if prev is not None and now - prev.at <= self.window:
@@ -134,7 +135,8 @@ class SignalDetector:
             if kind is not None:
                 signals.append(Signal(kind, prev, ctx.request_id))
                 turn.negative = True  # retrying is a sign of trouble: if the user stops here, they gave up
-            prev.followed = True
+            if kind is not None or same_conversation:  # a new, unrelated question does not continue that one
+                prev.followed = True
         if ctx.status == 499 and ctx.stream and ctx.first_token_at is not None:
             signals.append(Signal("early_termination", turn))
         if ctx.notes.get("refusal"):

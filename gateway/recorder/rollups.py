@@ -28,6 +28,8 @@ from gateway.db.insights import (
 from gateway.db.models import RequestRecord
 
 Key = tuple[datetime, str, str, str, str, str]
+#: The dimensions of the rows that sum every dimension ("all keys, teams, models, routes, prompt versions").
+TOTAL = ("*", "*", "*", "*", "*")
 
 
 def minute_of(at: datetime) -> datetime:
@@ -47,7 +49,7 @@ def record_counters(row: dict[str, Any], latency_objective_ms: float) -> dict[st
         "prompt_tokens": row["prompt_tokens"],
         "completion_tokens": row["completion_tokens"],
         "cost_usd": row["cost_usd"],
-        "cache_hits": int(details.get("cache") == "hit"),
+        "cache_hits": int(str(details.get("cache", "")).startswith("hit")),  # hit-exact, hit-semantic
         "guard_triggers": len(details.get("guards") or ()),
         f"lat_{bisect.bisect_left(LATENCY_BOUNDS_MS, latency)}": 1,
     }
@@ -87,8 +89,15 @@ def upsert(conn: Connection, sums: dict[Key, dict[str, float]]) -> None:
     if not sums:
         return
     hourly: dict[Key, dict[str, float]] = {}
+    totals: dict[Key, dict[str, float]] = {}
     for key, counters in sums.items():
         add(hourly, (key[0].replace(minute=0), *key[1:]), counters)
+        add(totals, (key[0], *TOTAL), counters)
+    # One more row per minute (and hour) summed over every dimension: the unfiltered Overview reads 168 rows
+    # for a week instead of every (key, team, model, route, prompt version) row.
+    for key, counters in totals.items():
+        add(sums, key, counters)
+        add(hourly, (key[0].replace(minute=0), *TOTAL), counters)
     for table, rows in ((RollupRow.__table__, sums), (HourlyRollupRow.__table__, hourly)):
         _upsert(conn, table, rows)
 

@@ -4,7 +4,8 @@ The gateway hands its recorder OTLP/JSON-encoded spans (the same bytes it would 
 are parsed, grouped by trace and held until the request's own span (the SERVER span, which ends last) arrives;
 then the whole trace is kept or dropped at once:
 
-- kept always: a span with an error status, a guard that triggered (``interlock.guard.triggered`` on any span),
+- kept always: a span with an error status, a guard that acted (``interlock.guardrails.action`` other than
+  ``allow``, or ``interlock.guard.triggered``, on any span),
   a request answered with status >= 400, a request slower than ``slow_ms``;
 - otherwise kept when the trace id falls in ``keep_ratio``: a function of the id alone, so two services (or two
   recorders) that see parts of one trace keep the same traces.
@@ -145,6 +146,8 @@ class SpanStore:
     def _interesting(self, s: dict) -> bool:
         a = s["attributes"]
         if s["error"] is not None or a.get("interlock.guard.triggered"):
+            return True
+        if a.get("interlock.guardrails.action") not in (None, "allow"):  # gateway/guarding.py: masked, blocked...
             return True
         if s["kind"] == SERVER:
             status = a.get("http.response.status_code")

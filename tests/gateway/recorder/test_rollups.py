@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from gateway.db.insights import RollupRow
+from gateway.db.insights import HourlyRollupRow, RollupRow
 from gateway.recorder.rollups import RollupInserter
 
 T0 = datetime.now(UTC).replace(minute=0, second=10, microsecond=0) - timedelta(hours=1)
@@ -17,6 +17,7 @@ T0 = datetime.now(UTC).replace(minute=0, second=10, microsecond=0) - timedelta(h
 def rollup_engine(engine):
     with engine.begin() as conn:
         conn.execute(sa.text("DELETE FROM rollups"))
+        conn.execute(sa.text("DELETE FROM rollups_hourly"))
     return engine
 
 
@@ -28,10 +29,12 @@ def rec(i: int, **kw) -> dict:
     }  # fmt: skip
 
 
-def rollups(engine) -> list[dict]:
-    t = RollupRow.__table__
+def rollups(engine, table=RollupRow.__table__, totals: bool = False) -> list[dict]:
+    """Rows per dimension set (or, with ``totals``, the rows summing every dimension)."""
+    t = table
+    where = t.c.model == "*" if totals else t.c.model != "*"
     with engine.connect() as conn:
-        return [dict(r._mapping) for r in conn.execute(sa.select(t).order_by(t.c.minute, t.c.key_id))]
+        return [dict(r._mapping) for r in conn.execute(sa.select(t).where(where).order_by(t.c.minute, t.c.key_id))]
 
 
 def test_when_records_are_written_then_their_minute_row_counts_them(rollup_engine):
@@ -66,3 +69,14 @@ def test_when_two_recorders_write_the_same_minute_then_their_counts_add_up(rollu
     b.write([(rec(i), 0.0, None) for i in range(3, 5)])
     b.write([(rec(9, at=T0.replace(minute=1), key_id="k2"), 0.0, None)])
     assert [(r["key_id"], r["requests"]) for r in rollups(rollup_engine)] == [("k1", 5), ("k2", 1)]
+
+
+def test_when_records_are_written_then_hour_rows_and_total_rows_add_up_to_the_minute_rows(rollup_engine):
+    inserter = RollupInserter(rollup_engine, {})
+    inserter.write([(rec(i, key_id=f"k{i % 3}", at=T0 + timedelta(minutes=i % 2)), 0.0, None) for i in range(6)])
+    minutes = rollups(rollup_engine)
+    assert sum(r["requests"] for r in minutes) == 6 and len(minutes) == 6
+    assert [(r["key_id"], r["requests"]) for r in rollups(rollup_engine, totals=True)] == [("*", 3), ("*", 3)]
+    hours = rollups(rollup_engine, HourlyRollupRow.__table__)
+    assert sorted((r["key_id"], r["requests"]) for r in hours) == [("k0", 2), ("k1", 2), ("k2", 2)]
+    assert [r["requests"] for r in rollups(rollup_engine, HourlyRollupRow.__table__, totals=True)] == [6]
