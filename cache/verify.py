@@ -22,36 +22,41 @@ _NEGATIONS = _set(
     "wont wouldnt shouldnt couldnt hasnt havent hadnt mustnt nowhere"
 )
 _NUMBER_WORDS = _set(
-    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+    "zero two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
     "seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred thousand million "
     "billion trillion first second third fourth fifth sixth seventh eighth ninth tenth half quarter double "
-    "triple once twice dozen"
+    "triple twice dozen"
 )
 _DATES = _set(
-    "january february march april may june july august september october november december jan feb mar apr jun "
-    "jul aug sep sept oct nov dec monday tuesday wednesday thursday friday saturday sunday today tomorrow "
-    "yesterday tonight morning afternoon evening night week weekend month year decade century spring summer "
-    "autumn fall winter last next ago bc ad"
+    "january february april june july august september october november december jan feb apr jun jul aug sep "
+    "sept oct nov dec monday tuesday wednesday thursday friday saturday sunday today tomorrow yesterday tonight "
+    "weekend summer winter autumn"
 )
-_COMPARISONS = _set(
-    "more less fewer most least better best worse worst higher highest lower lowest larger largest smaller "
-    "smallest bigger biggest greater greatest before after above below over under maximum minimum max min "
-    "increase decrease faster slower cheaper cheapest longer shorter older younger earlier later than vs "
-    "versus only all any every some many few"
-)
-# Common antonyms: one side of a pair in each question is a different question (buy vs sell).
+# Comparison words by direction: synonyms ("bigger", "larger") agree, opposite directions veto.
+_DIRECTIONS = {
+    "+": "more greater bigger larger higher better faster longer older stronger heavier richer",
+    "-": "less fewer smaller lower worse slower shorter younger cheaper weaker lighter poorer",
+    "++": "most biggest largest highest greatest best fastest longest oldest maximum max",
+    "--": "least smallest lowest worst slowest shortest youngest cheapest minimum min fewest",
+    "<": "before earlier prior",
+    ">": "after later",
+}
+_COMPARISONS = {w: d for d, words in _DIRECTIONS.items() for w in words.split()}
+# Prefixes that negate a word ("ineffective", "unlikely", "disagree"): the stem in the other question vetoes.
+_NEGATING_PREFIXES = ("un", "in", "im", "ir", "il", "dis", "non")
+# Common antonyms: one side of a pair in each question is a different question (buy vs sell). Pairs of very
+# common words with other senses (in/out, right/left, new/old) are left out: they vetoed true paraphrases.
 _ANTONYM_PAIRS = (
     "buy sell,open close,start stop,begin end,add remove,enable disable,allow deny,accept reject,win lose,"
-    "hot cold,warm cool,true false,right wrong,good bad,happy sad,rich poor,up down,in out,on off,push pull,"
-    "import export,input output,increase decrease,max min,positive negative,import export,love hate,"
-    "friend enemy,safe dangerous,legal illegal,early late,fast slow,heavy light,strong weak,hard easy,"
-    "long short,tall short,big small,large small,high low,young old,new old,first last,inside outside,"
+    "hot cold,warm cool,true false,good bad,happy sad,rich poor,push pull,import export,input output,"
+    "increase decrease,positive negative,love hate,friend enemy,safe dangerous,early late,fast slow,"
+    "strong weak,hard easy,long short,big small,large small,high low,young old,inside outside,"
     "internal external,include exclude,encrypt decrypt,upload download,login logout,lock unlock,send receive,"
-    "give take,borrow lend,arrive leave,north south,east west,left right,male female,men women,boy girl,"
-    "guilty innocent,alive dead,agree disagree,like dislike,possible impossible,able unable,visible invisible,"
-    "always never,everyone nobody,everything nothing,success failure,pass fail,profit loss,credit debit,"
-    "deposit withdraw,before after,above below,min max,cheap expensive,clean dirty,full empty,wet dry,"
-    "open shut,plus minus,maximum minimum,asc desc,ascending descending,forward backward,horizontal vertical"
+    "borrow lend,arrive leave,north south,east west,male female,men women,boy girl,guilty innocent,alive dead,"
+    "agree disagree,like dislike,always never,everyone nobody,everything nothing,success failure,pass fail,"
+    "profit loss,credit debit,deposit withdraw,above below,cheap expensive,clean dirty,full empty,wet dry,"
+    "plus minus,ascending descending,forward backward,horizontal vertical,brief long,thin fat,thin thick,"
+    "win loss,victory defeat,rise fall,gain loss,accept decline,present absent,ancient modern,maximum minimum"
 )
 _ANTONYMS: dict[str, set[str]] = {}
 for _pair in _ANTONYM_PAIRS.split(","):
@@ -74,20 +79,23 @@ class Signature:
     """How many negations: an even number of them reads like none ("not impossible")."""
     entities: frozenset[int]
     dates: frozenset[int]
-    comparisons: frozenset[int]
+    comparisons: frozenset[str]
+    """Directions of comparison words (``+``, ``--``, ``<``...)."""
     antonyms: frozenset[int]
     """Hashes of the antonyms of this question's words (a veto when the other question uses one)."""
+    negated: frozenset[int] = frozenset()
+    """Hashes of the stems of prefix-negated words ("effective" for "ineffective")."""
 
     def to_json(self) -> list:
         return [
             sorted(self.words), sorted(self.numbers), self.negations, sorted(self.entities), sorted(self.dates),
-            sorted(self.comparisons), sorted(self.antonyms),
+            sorted(self.comparisons), sorted(self.antonyms), sorted(self.negated),
         ]  # fmt: skip
 
     @classmethod
     def from_json(cls, data: list) -> Signature:
-        w, n, neg, e, d, c, a = data
-        return cls(frozenset(w), frozenset(n), neg, frozenset(e), frozenset(d), frozenset(c), frozenset(a))
+        w, n, neg, e, d, c, a, x = data
+        return cls(*(frozenset(v) if isinstance(v, list) else v for v in (w, n, neg, e, d, c, a, x)))
 
 
 def signature(text: str) -> Signature:
@@ -95,8 +103,9 @@ def signature(text: str) -> Signature:
     numbers: set[int] = set()
     entities: set[int] = set()
     dates: set[int] = set()
-    comparisons: set[int] = set()
+    comparisons: set[str] = set()
     antonyms: set[int] = set()
+    negated: set[int] = set()
     negations = 0
     sentence_start = True
     for m in _TOKEN.finditer(text):
@@ -114,12 +123,17 @@ def signature(text: str) -> Signature:
             numbers.add(_hash(raw.replace(",", "")))
         elif norm in _NUMBER_WORDS:
             numbers.add(h)
-        if norm in _NEGATIONS:
+        # "No, X doesn't exist" answers a question and negates nothing more than "X does not exist".
+        if norm in _NEGATIONS and not (norm == "no" and text[m.end() : m.end() + 1] == ","):
             negations += 1
         if norm in _DATES:
             dates.add(h)
-        if norm in _COMPARISONS:
-            comparisons.add(h)
+        direction = _COMPARISONS.get(norm)
+        if direction is not None:
+            comparisons.add(direction)
+        for prefix in _NEGATING_PREFIXES:
+            if norm.startswith(prefix) and len(norm) - len(prefix) >= 4:
+                negated.add(_hash(norm[len(prefix) :]))
         for a in _ANTONYMS.get(norm, ()):
             antonyms.add(_hash(a))
         # A capitalised word inside a sentence (or an acronym anywhere) is taken for a name.
@@ -136,22 +150,29 @@ def signature(text: str) -> Signature:
             sentence_start = True
     return Signature(
         frozenset(words), frozenset(numbers), negations, frozenset(entities), frozenset(dates),
-        frozenset(comparisons), frozenset(antonyms),
+        frozenset(comparisons), frozenset(antonyms), frozenset(negated),
     )  # fmt: skip
 
 
 def veto(a: Signature, b: Signature) -> str | None:
-    """Why ``a`` and ``b`` ask different things (``numbers``, ``negation``, ...), or ``None`` when nothing differs."""
-    if a.numbers != b.numbers:
+    """Why ``a`` and ``b`` ask different things (``numbers``, ``negation``, ...), or ``None`` when nothing differs.
+
+    Numbers, names, dates and comparisons veto when *changed* (each question has its own), not when one
+    question leaves them out: paraphrases drop details ("reverse the 2 lists" / "reverse the lists") far more
+    often than questions that differ only by a dropped detail reach the similarity threshold.
+    """
+    if a.numbers != b.numbers and a.numbers and b.numbers:
         return "numbers"
     if (a.negations % 2) != (b.negations % 2):
         return "negation"
+    if (a.negated & (b.words - a.words)) or (b.negated & (a.words - b.words)):
+        return "negation"
     # A name counts when the other question does not contain the word at all (case differences are fine).
-    if not a.entities <= b.words or not b.entities <= a.words:
+    if (a.entities - b.words) and (b.entities - a.words):
         return "entities"
-    if a.dates != b.dates:
+    if a.dates != b.dates and a.dates and b.dates:
         return "dates"
-    if a.comparisons != b.comparisons:
+    if a.comparisons != b.comparisons and a.comparisons and b.comparisons:
         return "comparison"
     if (a.antonyms & (b.words - a.words)) or (b.antonyms & (a.words - b.words)):
         return "antonym"

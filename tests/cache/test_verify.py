@@ -12,7 +12,11 @@ from cache import signature, veto
     [
         ("What is the capital of France?", "what's france's capital", None),
         ("How do I reverse a list in Python?", "How can I reverse a Python list?", None),
-        ("Flights to Paris in May", "Flights to Paris in June", "dates"),
+        ("Flights to Paris in July", "Flights to Paris in June", "dates"),
+        ("How do I reverse the 2 lists?", "How do I reverse the lists?", None),
+        ("Which is bigger, a cat or a dog?", "Which is larger, a dog or a cat?", None),
+        ("The plan was effective.", "The plan was ineffective.", "negation"),
+        ("Who founded Apple?", "Who was the founder of Apple Inc?", None),
         ("Is 5 bigger than 3?", "Is 5 bigger than 4?", "numbers"),
         ("Is the bug fixed?", "Is the bug not fixed?", "negation"),
         ("I don't like it", "I do like it", "negation"),
