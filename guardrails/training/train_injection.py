@@ -2,9 +2,10 @@
 
     .venv/bin/python -m guardrails.training.train_injection [--c 4.0] [--target-fpr 0.015]
 
-Seeded and deterministic. Fits on the ``train`` split (data.py), picks the threshold on the ``calib`` split
-for ``--target-fpr`` false positives on benign look-alikes (mitre_frr and the generated look-alikes), and
-prints recall / false-positive rate per source on the ``test`` split, which it never looked at.
+Seeded and deterministic. Fits on the ``train`` split (data.py), picks the threshold on the ``calib`` split:
+the lowest that keeps false positives at most ``--target-fpr`` on benign look-alikes (mitre_frr and the
+generated look-alikes) and at most ``--ordinary-fpr`` on ordinary prompts (chat sets, benign rows of the attack
+sets), and prints recall / false-positive rate per source on the ``test`` split, which it never looked at.
 """
 
 from __future__ import annotations
@@ -35,8 +36,9 @@ def per_source(rows, scores: np.ndarray, threshold: float) -> list[tuple[str, st
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--c", type=float, default=4.0)
+    ap.add_argument("--c", type=float, default=1.0)
     ap.add_argument("--target-fpr", type=float, default=0.015)
+    ap.add_argument("--ordinary-fpr", type=float, default=0.01)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args()
@@ -51,10 +53,15 @@ def main() -> None:
     model = fit(x[tr], y[tr], source_weights([rows[i].source for i in tr], y[tr]), args.c, args.seed)
     scores = model.predict_proba(x)[:, 1]
 
-    cal = [i for i in np.flatnonzero(split == "calib") if rows[i].source in LOOKALIKES]
-    threshold = float(np.quantile(scores[cal], 1 - args.target_fpr))
-    threshold = min(max(threshold, 0.05), 0.95)
-    print(f"threshold {threshold:.4f} (calibration look-alikes: {len(cal)})")
+    cal = np.flatnonzero(split == "calib")
+    look = [i for i in cal if rows[i].source in LOOKALIKES]
+    ordinary = [i for i in cal if rows[i].label == 0 and rows[i].source not in LOOKALIKES]
+    threshold = max(
+        float(np.quantile(scores[look], 1 - args.target_fpr)),
+        float(np.quantile(scores[ordinary], 1 - args.ordinary_fpr)),
+    )
+    threshold = min(max(threshold, 0.05), 0.99)
+    print(f"threshold {threshold:.4f} (calibration: {len(look)} look-alikes, {len(ordinary)} ordinary prompts)")
 
     te = np.flatnonzero(split == "test")
     print(f"{'source':22} {'metric':6} {'n':>5} {'value':>7}")
