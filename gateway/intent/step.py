@@ -102,9 +102,11 @@ class RouteStep:
         cfg = self.runtime.config
         model = decision.model or decision.target.model
         body = ctx.body
-        max_tokens = body.get("max_completion_tokens") or body.get("max_tokens") or cfg.assumed_max_tokens
+        max_tokens = body.get("max_completion_tokens") or body.get("max_tokens")
+        if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
+            max_tokens = cfg.assumed_max_tokens  # request validation owns the 400 for a bad value
         try:
-            plan = plan_context(model, messages, int(max_tokens), cfg.models, cfg.on_overflow)  # type: ignore[arg-type]
+            plan = plan_context(model, messages, max_tokens, cfg.models, cfg.on_overflow)  # type: ignore[arg-type]
         except ContextTooLong as exc:
             raise InvalidRequest(exc.message, param="messages", code="context_length_exceeded") from exc
         if plan.action != "unknown":
