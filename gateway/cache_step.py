@@ -72,7 +72,7 @@ class CacheStep:
             if entry is not None:
                 self.metrics.child(self.metrics.lookup, "exact").observe(time.perf_counter() - started)
                 return self._serve(ctx, plan, entry, "exact", None)
-        self.cache.check_query(plan, bool(ctx.notes.get("pii_found")))
+        self.cache.check_query(plan, pii_found(ctx))
         vector = None
         if self.cache.wants_semantic(plan):
             vector = await self._embed(ctx, plan)
@@ -180,6 +180,17 @@ class CacheStep:
         if now - self._logged.get(backend, -1e9) >= self.settings.log_interval:
             self._logged[backend] = now
             log.warning("cache backend %s unavailable (%s); serving misses", backend, exc)
+
+
+def pii_found(ctx: RequestContext) -> bool:
+    """Whether the input PII guard found personal data in this request (its findings name no values). With
+    masking on, the body the cache sees holds placeholders, so our own patterns cannot tell: the guard's word
+    is what keeps such a request out of shared scopes."""
+    if ctx.notes.get("pii_found"):
+        return True
+    note = ctx.notes.get("guardrails")
+    findings = note.get("findings") if isinstance(note, dict) else None
+    return bool(findings) and any(isinstance(f, dict) and f.get("guard") == "pii" for f in findings)
 
 
 class _ReplayStream:
