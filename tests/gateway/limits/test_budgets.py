@@ -262,11 +262,11 @@ async def test_when_a_replica_dies_then_its_reservations_expire_with_their_lease
 
 
 async def test_when_a_request_outlives_its_lease_then_its_replica_keeps_the_reservation(make_limiter: MakeLimiter):
-    limiter = await make_limiter(lease=0.6)  # renewed every 0.2 s
+    limiter = await make_limiter(lease=1.2)  # renewed every 0.4 s
     p = key(budget_daily_usd=0.05)
     long_running = await limiter.admit(p, "m", 1, 0.05)
 
-    await asyncio.sleep(2.0)  # more than three leases
+    await asyncio.sleep(3.6)  # three leases
 
     with pytest.raises(BudgetExceeded):
         await limiter.admit(p, "m", 1, 0.01)
