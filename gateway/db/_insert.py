@@ -36,6 +36,8 @@ class Outcome:
 def _insert_for(engine: Engine) -> sa.Insert:
     table = RequestRecord.__table__
     # The same id twice (a retried batch whose commit did land, a replayed journal) must not wedge the queue.
+    # Only a replay can conflict: ids are ours and unpredictable (gateway/ids.py), never a client's x-request-id
+    # (that is ``client_request_id``), so no client can make another request's row be skipped.
     if engine.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
 
