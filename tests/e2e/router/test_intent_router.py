@@ -236,3 +236,23 @@ def test_when_a_key_may_use_a_router_then_models_lists_it_and_other_keys_neither
     routed = {"router": "support", "messages": body["messages"]}
     assert httpx.post(url + "/v1/route", json=routed, headers=other).status_code == 403
     assert httpx.post(url + "/v1/route", json=routed).status_code == 401
+
+
+def test_when_a_request_is_routed_then_its_record_carries_the_decision_without_the_prompt(routed, tmp_path):
+    import sqlalchemy as sa
+
+    url, _ = routed
+    assert chat(url, "what are your opening hours").status_code == 200
+    assert chat(url, "where is my order").status_code == 200
+    engine = sa.create_engine(f"sqlite:///{tmp_path}/gw.db")
+
+    def rows() -> list:
+        with engine.connect() as conn:
+            return list(conn.execute(sa.text("SELECT model, served_model, details FROM request_records")))
+
+    found = eventually(lambda: len(rows()) >= 2 and rows(), timeout=15)
+    engine.dispose()
+    by_model = {r[0]: r for r in found}
+    assert "router=support" in by_model["support"][2] and "intent=opening_hours" in by_model["support"][2]
+    assert "target=reply" in by_model["support"][2] and "opening hours" not in by_model["support"][2]
+    assert "intent=track_order" in by_model["cheap"][2] and "target=model:cheap" in by_model["cheap"][2]
