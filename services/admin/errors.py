@@ -9,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from gateway.errors import InterlockError, InvalidRequest, NotFound
 
@@ -49,6 +50,19 @@ def validation_error(exc: RequestValidationError) -> InvalidRequest:
     return InvalidRequest("; ".join(problems) or "invalid request", param=first)
 
 
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+def _allowed(request: Request) -> list[str]:
+    """The methods some route takes at the request's path (asked of every route, included routers too)."""
+    routes = request.app.router.routes
+    return [
+        method
+        for method in _METHODS
+        if any(route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes)
+    ]
+
+
 def install(app: FastAPI) -> None:
     async def on_interlock(_: Request, exc: InterlockError) -> JSONResponse:
         return _render(exc)
@@ -59,8 +73,12 @@ def install(app: FastAPI) -> None:
     async def on_http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         if exc.status_code == 404:
             return _render(NotFound(f"the admin API has no endpoint {request.method} {request.url.path}"))
-        err = InvalidRequest(str(exc.detail), status=exc.status_code, code="http_error")
-        return _render(err)
+        if exc.status_code == 405:  # with every method the path takes: Starlette names only its first route's
+            allow = ", ".join(_allowed(request))
+            return _render(
+                InvalidRequest(str(exc.detail), status=405, code="method_not_allowed", headers={"allow": allow})
+            )
+        return _render(InvalidRequest(str(exc.detail), status=exc.status_code, code="http_error"))
 
     async def on_crash(_: Request, exc: Exception) -> JSONResponse:
         log.exception("admin API: unexpected error")

@@ -70,3 +70,10 @@ async def test_when_docs_are_opened_under_admin_then_every_asset_is_served_local
         openapi_url = re.search(r"""url: ?['"]([^'"]+)['"]""", (await c.get("/admin/docs")).text).group(1)
         assert openapi_url == "/admin/openapi.json"
         assert (await c.get(openapi_url, headers={"authorization": f"Bearer {ADMIN}"})).status_code == 200
+
+
+@SQLITE_ONLY
+async def test_when_an_admin_path_gets_a_method_it_does_not_take_then_405_says_which_it_takes(client):
+    refused = await client.put("/teams")
+    assert refused.status_code == 405 and refused.json()["error"]["code"] == "method_not_allowed"
+    assert set(refused.headers["allow"].split(", ")) == {"GET", "POST"}
