@@ -64,6 +64,8 @@ PATTERNS: dict[str, list[tuple[str, re.Pattern[str], float]]] = {
         ("eu_street", re.compile(rf"\b[A-ZÀ-Þ][\w-]*(?i:{_EU_SUFFIX})\s+\d{{1,5}}[A-Za-z]?\b{_UNIT}"), 0.7),
         ("eu_street_prefix", re.compile(rf"\b(?i:{_EU_PREFIX})\s+(?:[A-ZÀ-Þ][\w'-]*\s*){{1,3}}\d{{0,5}}"), 0.6),
         ("po_box", re.compile(r"\b(?i:p\.?\s?o\.?\s+box)\s+\d+\b"), 0.7),
+        # "6750 Koskikatu 25", "99449 18 McPherson ...": a house number, capitalised words, another number.
+        ("numbered_street", re.compile(r"\b\d{1,6}\s+[A-ZÀ-Þ][\w'-]+(?:\s+[A-ZÀ-Þ][\w'.-]+){0,3}\s+\d{1,5}\b"), 0.6),
         ("place", re.compile(rf"\b(?:{_PLACES})\b"), 0.6),
     ],
     "PERSON": [
@@ -77,6 +79,28 @@ PATTERNS: dict[str, list[tuple[str, re.Pattern[str], float]]] = {
 
 #: Words that follow "I am"/"this is" and are not names (sentence starts are capitalised).
 _NOT_NAMES = {"Not", "So", "The", "A", "An", "Very", "Sorry", "Here", "Just", "Still", "Also", "Going", "It"}
+
+
+#: What may follow a street on the same or the next lines: unit, city, region code, country, postcode.
+_ADDRESS_TAIL = re.compile(
+    r"([ \t]*\n[ \t]*,?[ \t]*|[ \t]*,[ \t]*|[ \t]+)"
+    r"(?:(?i:apt|apartment|suite|ste|unit|box)\.?\s*\d+|\d{4,6}\b|[A-Z]{2,3}\b|"
+    r"[A-ZÀ-Þ][\w'.-]+(?:[ \t]+[A-ZÀ-Þ][\w'.-]+){0,3})"
+)
+
+
+def extend_address(text: str, end: int, limit: int = 6) -> int:
+    """Grow a street match over the address lines after it (``Apt. 864\nArtilleros\n, CO\n Uruguay 64677``),
+    but not past a full stop followed by a space (the next sentence)."""
+    for _ in range(limit):
+        m = _ADDRESS_TAIL.match(text, end)
+        if m is None or (text[end - 1] == "." and not m.group(1).strip(" \t")):
+            break
+        end = m.end()
+    return end
+
+
+_STREETS = {"street_address", "eu_street", "eu_street_prefix", "numbered_street", "po_box"}
 
 
 class PatternGroupRecognizer(EntityRecognizer):
@@ -96,6 +120,8 @@ class PatternGroupRecognizer(EntityRecognizer):
             for m in pattern.finditer(text):
                 group = 1 if pattern.groups else 0
                 start, end = m.span(group)
+                if _name in _STREETS:
+                    end = extend_address(text, end)
                 if entity == "PERSON" and text[start:end].split()[0] in _NOT_NAMES:
                     continue
                 out.append(RecognizerResult(entity, start, end, score))

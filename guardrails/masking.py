@@ -71,14 +71,15 @@ class MaskMap:
 
 def resolve_overlaps(findings: Iterable[Finding]) -> list[Finding]:
     """Non-overlapping findings in text order. Overlapping spans merge into their union (so no part of a value
-    is left in clear), typed by the member with the highest score, then the longest."""
+    is left in clear), typed by the longest member, then the highest score: a whole street address beats the
+    house number the NER read as a date, a card number the "1111" inside it."""
     merged: list[Finding] = []
     for f in sorted(findings, key=lambda f: (f.start, -f.end)):
         if f.end <= f.start:
             continue
         if merged and f.start < merged[-1].end:
             last = merged[-1]
-            best = max(last, f, key=lambda x: (x.score, x.end - x.start))
+            best = max(last, f, key=lambda x: (x.end - x.start, x.score))
             merged[-1] = Finding(best.guard, best.type, last.start, max(last.end, f.end), best.score)
         else:
             merged.append(f)
