@@ -91,7 +91,11 @@ PII = [
     ("server at 192.168.10.24 is down", ("IP_ADDRESS", "192.168.10.24")),
     ("Please ask Mr. Okonkwo about it", ("PERSON", "Okonkwo")),
     ("Hi, my name is Ana Lima", ("PERSON", "Ana Lima")),
-    ("Ship it to 42 Baker Street, London", ("LOCATION", "42 Baker Street")),
+    ("Ship it to 42 Baker Street, London", ("LOCATION", "42 Baker Street, London")),
+    (
+        "Send it to 6750 Koskikatu 25 Apt. 864\nArtilleros\n, CO\n Uruguay 64677",
+        ("LOCATION", "6750 Koskikatu 25 Apt. 864\nArtilleros\n, CO\n Uruguay 64677"),
+    ),
     ("I moved to Hammarvägen 15 last year", ("LOCATION", "Hammarvägen 15")),
     ("She flew from Uruguay yesterday", ("LOCATION", "Uruguay")),
 ]
