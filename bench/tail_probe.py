@@ -130,7 +130,8 @@ def blame(timehist: str, gateway: int, recorder: int | None, min_wait: float) ->
                 pid = task2.rsplit("[", 1)[-1].rstrip("]").split("/")[-1]
                 name = "the recorder" if recorder and pid == str(recorder) else task2.rsplit("[", 1)[0]
                 who[name] += overlap * 1000
-    return {"waits": waits, "waited_ms": round(waited, 1), "who_ran_ms": dict(who.most_common(15))}
+    ran = {name: round(ms, 3) for name, ms in who.most_common(15)}
+    return {"waits": waits, "waited_ms": round(waited, 1), "who_ran_ms": ran}
 
 
 def main(argv: list[str] | None = None) -> int:
