@@ -42,9 +42,10 @@ REDACT = {"pii": GuardRule(action=Action.MASK), "secrets": GuardRule(action=Acti
 
 
 def start_output_guards(gateway: Any) -> list:
-    """The output step, when some policy has output rules (else nothing is added to the request path)."""
+    """The output step, when some policy has output rules or may get them from the admin API (else nothing is
+    added to the request path)."""
     runtime: Guardrails = gateway.guardrails
-    if not any(p.output for p in runtime.config.policies.values()):
+    if not gateway.settings.guardrails.stored_policies and not any(p.output for p in runtime.config.policies.values()):
         return []
     return [OutputStep(runtime, gateway, gateway.guardrail_metrics)]
 

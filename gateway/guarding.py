@@ -34,7 +34,12 @@ async def start_guardrails(gateway: Any) -> list:
     await asyncio.to_thread(runtime.load)
     gateway.guardrails = runtime
     gateway.guardrail_metrics = metrics = GuardrailMetrics(gateway.metrics.registry)
-    return [GuardStep(runtime, gateway, metrics)] if runtime.attached else []
+    stored = gateway.settings.guardrails.stored_policies
+    if stored:  # policies from the admin API (gateway/guard_policies.py): loaded now, then followed over the bus
+        from gateway.guard_policies import start_policies
+
+        await start_policies(gateway, runtime)
+    return [GuardStep(runtime, gateway, metrics)] if runtime.attached or stored else []
 
 
 def guard_context(gateway: Any, ctx: RequestContext) -> GuardContext:

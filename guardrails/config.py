@@ -133,6 +133,9 @@ class GuardrailsConfig(_Section):
     toxicity: ModelGuardConfig = Field(default_factory=ModelGuardConfig)
     policies: dict[str, PolicyConfig] = Field(default_factory=dict)
     attach: AttachConfig = Field(default_factory=AttachConfig)
+    stored_policies: bool = True
+    """Also follow policies stored through the admin API (``/admin/policies``, every replica without a restart).
+    On, the guard steps stay on the request path even while nothing is attached (three dict lookups a request)."""
 
     @model_validator(mode="after")
     def _check_attach(self) -> GuardrailsConfig:

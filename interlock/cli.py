@@ -20,6 +20,7 @@ _COMMANDS: dict[str, str] = {
     "feedback": "interlock.commands.feedback:feedback",
     "cache": "interlock.commands.cache:cache",
     "router": "interlock.commands.router:router",
+    "policies": "interlock.commands.policies:policies",
 }
 
 

@@ -94,22 +94,6 @@ def gateway_url(replica: EmulatorServer, webhook: Webhook, tmp_path_factory) -> 
         yield stack.enter_context(_running(settings))
 
 
-def _toxicity_stub_if_unshipped(folder) -> dict[str, Any]:
-    """These tests do not exercise the toxicity model, but every guard loads at startup: while the trained model
-    is not in the tree yet, a model that scores everything 0 stands in."""
-    from pathlib import Path
-
-    import numpy as np
-
-    if (Path(__file__).parents[3] / "guardrails" / "models" / "toxicity.npz").exists():
-        return {}
-    path = folder / "toxicity-stub.npz"
-    zeros = {"w_emb": np.zeros(384, np.float32), "w_hash": np.zeros(65536, np.float16)}
-    empty = {"w_rules": np.zeros(0, np.float32), "rule_names": np.array([], dtype="<U21")}
-    np.savez(path, **zeros, **empty, bias=np.float32(-9), threshold=np.float32(0.5), meta=np.array("stub"))
-    return {"toxicity": {"model_path": str(path)}}
-
-
 @pytest.fixture
 def upstream(replica: EmulatorServer) -> EmulatorServer:
     replica.reset()
