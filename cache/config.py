@@ -66,9 +66,12 @@ class CacheSettings(_Section):
     """Bound of the in-process exact cache (least recently used entries go first)."""
     memory_max_bytes: int = Field(64 * 1024 * 1024, ge=1024)
     """Bound on the answer bytes the in-process exact cache holds."""
-    semantic_backend: Literal["memory", "pgvector"] = "memory"
+    semantic_backend: Literal["memory", "pgvector", "service"] = "memory"
     """``memory``: numpy brute force per partition in this process; ``pgvector``: a PostgreSQL table shared
-    by every replica (needs the ``vector`` extension)."""
+    by every replica (needs the ``vector`` extension); ``service``: the cache service (``interlock cache
+    serve``) at ``service_url``, shared by every replica."""
+    service_url: str | None = None
+    """``http://cache:8400`` for ``service``."""
     postgres_url: str | None = None
     """``postgresql://user@host:5432/db`` for ``pgvector``."""
     semantic_max_entries: int = Field(50_000, ge=1)
@@ -83,4 +86,6 @@ class CacheSettings(_Section):
     def _check(self) -> CacheSettings:
         if self.semantic_backend == "pgvector" and not self.postgres_url:
             raise ValueError("postgres_url is required when semantic_backend is pgvector")
+        if self.semantic_backend == "service" and not self.service_url:
+            raise ValueError("service_url is required when semantic_backend is service")
         return self

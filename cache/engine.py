@@ -165,6 +165,10 @@ def build_cache(settings: CacheSettings, *, redis_url: str | None, dim: int | No
             from cache.pgvector import PgVectorIndex
 
             index = PgVectorIndex(settings.postgres_url, dim, timeout=settings.timeout)
+        elif settings.semantic_backend == "service":
+            from cache.remote import RemoteSemanticIndex
+
+            index = RemoteSemanticIndex(settings.service_url or "", timeout=settings.timeout)
         else:
             index = MemorySemanticIndex(dim, settings.semantic_max_entries)
     return ResponseCache(exact, index)

@@ -33,3 +33,17 @@ def clear(api: Api, as_json: bool, everything: bool, **filters: object) -> None:
     else:
         for kind, count in result.items():
             click.echo(f"{kind}: {count}")
+
+
+@cache.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8400, show_default=True, type=int)
+@click.option("--dim", default=384, show_default=True, type=int, help="Embedding dimension of the gateways' model.")
+@click.option("--max-entries", default=50_000, show_default=True, type=int, help="Bound of the index.")
+def serve(host: str, port: int, dim: int, max_entries: int) -> None:
+    """Serve a semantic index shared by gateway replicas (``cache.semantic_backend: service``)."""
+    import uvicorn
+
+    from services.cache.app import create_cache_app
+
+    uvicorn.run(create_cache_app(dim, max_entries), host=host, port=port, log_level="warning")

@@ -1,0 +1,1 @@
+"""The cache service: a shared semantic index over HTTP (``interlock cache serve``)."""

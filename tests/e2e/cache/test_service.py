@@ -1,0 +1,77 @@
+"""The cache service (``services/cache``): a semantic index two gateways share over HTTP."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+import uvicorn
+
+from interlock.emulator import EmulatorServer
+from services.cache.app import create_cache_app
+from tests.e2e.cache.conftest import until
+from tests.support.gateway import model, running_gateway
+from tests.support.servers import free_port
+
+
+@pytest.fixture
+def service() -> Iterator[str]:
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_cache_app(), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.02)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(10)
+
+
+def ask(url: str, question: str) -> httpx.Response:
+    body = {"model": "m", "messages": [{"role": "user", "content": question}], "max_tokens": 8, "temperature": 0}
+    r = httpx.post(url + "/v1/chat/completions", json=body, timeout=30)
+    assert r.status_code == 200, r.text
+    return r
+
+
+def test_when_two_gateways_share_the_cache_service_then_one_serves_what_the_other_stored(
+    replica: EmulatorServer, service: str, tmp_path
+):
+    replica.reset()
+    cache = {"scope": "global", "semantic": {"enabled": True}}
+    with contextlib.ExitStack() as stack:
+        a, b = (
+            stack.enter_context(running_gateway(
+                models=[model("m", replica.url, cache=cache)],
+                database={"url": f"sqlite:///{tmp_path}/{name}.db"},
+                cache={"semantic_backend": "service", "service_url": service},
+            ))[0]
+            for name in ("a", "b")
+        )  # fmt: skip
+        first = ask(a, "How do I reverse a list in Python?")
+        r = until(lambda: ask(b, "How can I reverse a Python list?"), "hit-semantic")
+        assert r.headers["x-interlock-cache-source"] == first.headers["x-request-id"]
+        assert httpx.get(service + "/health").json()["entries"] >= 1
+
+
+def test_when_the_service_gets_a_bad_vector_or_filter_then_it_is_a_400_naming_the_field(service: str):
+    r = httpx.post(service + "/search", json={"partition": "p", "vector": "AAAA", "k": 1})
+    assert r.status_code == 400 and r.json()["error"]["param"] == "vector"
+    r = httpx.delete(service + "/entries", params={"scope": "tenant"})
+    assert r.status_code == 400 and r.json()["error"]["param"] == "scope"
+
+
+def test_when_the_service_is_down_then_semantic_lookups_are_misses(replica: EmulatorServer, tmp_path):
+    replica.reset()
+    cache = {"scope": "global", "semantic": {"enabled": True}}
+    with running_gateway(
+        models=[model("m", replica.url, cache=cache)],
+        database={"url": f"sqlite:///{tmp_path}/gw.db"},
+        cache={"semantic_backend": "service", "service_url": f"http://127.0.0.1:{free_port()}"},
+    ) as (url, _):
+        assert ask(url, "How do I reverse a list in Python?").headers["x-interlock-cache"] == "miss"
+        assert ask(url, "How can I reverse a Python list?").headers["x-interlock-cache"] == "miss"
