@@ -89,3 +89,24 @@ class CacheSettings(_Section):
         if self.semantic_backend == "service" and not self.service_url:
             raise ValueError("service_url is required when semantic_backend is service")
         return self
+
+
+def parse_overrides(metadata: dict | None) -> dict[str, ModelCacheConfig | None] | None:
+    """A key's or team's ``metadata.cache``: ``{model name or "*": a cache section, or null for none}``, which
+    replaces the model's own section for that caller. ``ValueError`` naming the field when it is invalid."""
+    from pydantic import ValidationError
+
+    raw = (metadata or {}).get("cache")
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise ValueError("cache must map model names (or '*') to cache sections")
+    out: dict[str, ModelCacheConfig | None] = {}
+    for name, section in raw.items():
+        try:
+            out[name] = None if section is None else ModelCacheConfig.model_validate(section)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            where = ".".join(str(p) for p in ("cache", name, *err["loc"]))
+            raise ValueError(f"{where}: {err['msg']}") from None
+    return out

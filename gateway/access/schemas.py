@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from cache.config import parse_overrides
 from gateway.config import ModelConfig
 from gateway.types import Limits
 
@@ -69,13 +70,21 @@ class _Grants(_Strict):
         return _unique(values)
 
 
+def _check_metadata(metadata: dict[str, Any] | None) -> dict[str, Any] | None:
+    """``metadata.cache`` overrides models' cache sections for a key or team: checked like the sections."""
+    parse_overrides(metadata)
+    return metadata
+
+
 class TeamSpec(_Grants):
     """A team: a group of keys sharing model grants and limits (a key's grants intersect its team's)."""
 
     name: str = Field(min_length=1, max_length=128, pattern=NAME_PATTERN)
     limits: LimitsSpec = Field(default_factory=LimitsSpec)
     metadata: dict[str, Any] = Field(default_factory=dict)
-    """Free-form labels (owner, cost centre); returned as given."""
+    """Free-form labels (owner, cost centre); returned as given. ``metadata.cache`` (``{model or "*": cache
+    section or null}``) replaces those models' ``cache`` sections for the team's keys."""
+    _metadata = field_validator("metadata")(_check_metadata)
 
 
 class TeamPatch(_Grants):
@@ -84,6 +93,7 @@ class TeamPatch(_Grants):
     name: str | None = Field(None, min_length=1, max_length=128, pattern=NAME_PATTERN)
     limits: LimitsSpec | None = None
     metadata: dict[str, Any] | None = None
+    _metadata = field_validator("metadata")(_check_metadata)
 
 
 class KeySpec(_Grants):
@@ -97,6 +107,8 @@ class KeySpec(_Grants):
     expires_at: datetime | None = None
     """When the key stops working (ISO 8601; naive times are UTC). ``null``: never."""
     metadata: dict[str, Any] = Field(default_factory=dict)
+    """Free-form labels; ``metadata.cache`` overrides models' ``cache`` sections for this key (over its team's)."""
+    _metadata = field_validator("metadata")(_check_metadata)
 
 
 class KeyPatch(_Grants):
@@ -108,6 +120,7 @@ class KeyPatch(_Grants):
     limits: LimitsSpec | None = None
     expires_at: datetime | None = None
     metadata: dict[str, Any] | None = None
+    _metadata = field_validator("metadata")(_check_metadata)
 
 
 class RotateRequest(_Strict):
