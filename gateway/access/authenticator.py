@@ -30,6 +30,7 @@ class _TeamEntry:
     models: frozenset[str] | None
     routes: frozenset[str] | None
     limits: Limits | None
+    cache: dict | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +47,8 @@ class KeyEntry:
     expires_at: float | None
     """Epoch seconds after which this secret is refused (key expiry, or the end of a rotation's grace)."""
     rotated_out: bool = False
+    cache: dict | None = None
+    """``metadata.cache`` of the key over its team's, parsed (see ``cache.config.parse_overrides``)."""
 
 
 @dataclass(slots=True)
@@ -55,6 +58,20 @@ class _State:
     hashes_of: dict[str, tuple[str, ...]] = field(default_factory=dict)
     revoked: dict[str, str] = field(default_factory=dict)
     teams: dict[str, _TeamEntry] = field(default_factory=dict)
+
+
+def _cache_overrides(metadata: dict | None) -> dict | None:
+    """Parsed ``metadata.cache``; one that no longer validates (written before a change) is ignored."""
+    from cache.config import parse_overrides
+
+    try:
+        return parse_overrides(metadata)
+    except ValueError:
+        return None
+
+
+def _merge_cache(team: dict | None, key: dict | None) -> dict | None:
+    return key if team is None else team if key is None else {**team, **key}
 
 
 def _meet(a: frozenset[str] | None, b: frozenset[str] | None) -> frozenset[str] | None:
@@ -127,6 +144,7 @@ class Authenticator:
             allowed_models=entry.allowed_models,
             key_limits=entry.key_limits,
             team_limits=entry.team_limits,
+            cache=entry.cache,
         )
 
     def authorize(self, principal: Principal, model: str, route: str) -> None:
@@ -163,7 +181,9 @@ class Authenticator:
         for team_id in gone:
             state.teams.pop(team_id, None)
         for t in teams:
-            state.teams[t.id] = _TeamEntry(_frozen(t.allowed_models), _frozen(t.allowed_routes), _limits(t))
+            state.teams[t.id] = _TeamEntry(
+                _frozen(t.allowed_models), _frozen(t.allowed_routes), _limits(t), _cache_overrides(t.meta)
+            )
         for key in keys:
             for digest in state.hashes_of.pop(key.id, ()):
                 state.by_hash.pop(digest, None)
@@ -181,6 +201,7 @@ class Authenticator:
                 key_limits=_limits(key),
                 team_limits=team.limits if team else None,
                 expires_at=_epoch(key.expires_at),
+                cache=_merge_cache(team.cache if team else None, _cache_overrides(key.meta)),
             )
             state.by_id[key.id] = state.by_hash[key.key_hash] = entry
             hashes: tuple[str, ...] = (key.key_hash,)
