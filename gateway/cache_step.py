@@ -51,6 +51,12 @@ class CacheStep:
     async def __call__(self, ctx: RequestContext, call_next: Handler) -> Any:
         pool = self.gw.table.get(ctx.model)
         config = pool.config.cache if pool is not None else None
+        layers = ctx.principal.cache
+        if layers is not None:  # the caller's key, else its team, may replace the model's section
+            for overrides in layers:
+                if ctx.model in overrides or "*" in overrides:
+                    config = overrides.get(ctx.model, overrides.get("*"))
+                    break
         if config is None:
             return await call_next(ctx)
         lookup = store = True

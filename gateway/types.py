@@ -55,8 +55,8 @@ class Principal:
     team_limits: Limits | None = None
     #: Opaque data the limiter wants back when the request settles (reservations).
     limit_state: Any = None
-    #: Cache sections that replace models' own for this caller (key's over team's): model or "*" -> section.
-    cache: dict[str, Any] | None = None
+    #: Cache sections replacing models' own for this caller: the key's then the team's {model or "*": section}.
+    cache: tuple[dict[str, Any], ...] | None = None
 
 
 @dataclass(slots=True)

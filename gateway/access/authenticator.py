@@ -47,8 +47,8 @@ class KeyEntry:
     expires_at: float | None
     """Epoch seconds after which this secret is refused (key expiry, or the end of a rotation's grace)."""
     rotated_out: bool = False
-    cache: dict | None = None
-    """``metadata.cache`` of the key over its team's, parsed (see ``cache.config.parse_overrides``)."""
+    cache: tuple[dict, ...] | None = None
+    """``metadata.cache`` of the key, then of its team, parsed (see ``cache.config.parse_overrides``)."""
 
 
 @dataclass(slots=True)
@@ -70,8 +70,9 @@ def _cache_overrides(metadata: dict | None) -> dict | None:
         return None
 
 
-def _merge_cache(team: dict | None, key: dict | None) -> dict | None:
-    return key if team is None else team if key is None else {**team, **key}
+def _cache_layers(*layers: dict | None) -> tuple[dict, ...] | None:
+    found = tuple(layer for layer in layers if layer is not None)
+    return found or None
 
 
 def _meet(a: frozenset[str] | None, b: frozenset[str] | None) -> frozenset[str] | None:
@@ -201,7 +202,7 @@ class Authenticator:
                 key_limits=_limits(key),
                 team_limits=team.limits if team else None,
                 expires_at=_epoch(key.expires_at),
-                cache=_merge_cache(team.cache if team else None, _cache_overrides(key.meta)),
+                cache=_cache_layers(_cache_overrides(key.meta), team.cache if team else None),
             )
             state.by_id[key.id] = state.by_hash[key.key_hash] = entry
             hashes: tuple[str, ...] = (key.key_hash,)

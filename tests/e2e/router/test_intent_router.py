@@ -256,3 +256,15 @@ def test_when_a_request_is_routed_then_its_record_carries_the_decision_without_t
     assert "router=support" in by_model["support"][2] and "intent=opening_hours" in by_model["support"][2]
     assert "target=reply" in by_model["support"][2] and "opening hours" not in by_model["support"][2]
     assert "intent=track_order" in by_model["cheap"][2] and "target=model:cheap" in by_model["cheap"][2]
+
+
+def test_when_a_router_is_defined_in_yaml_then_it_serves_from_startup_and_lists_in_the_admin_api(
+    gateway_factory, replicas
+):
+    url, _ = gateway_factory(models=models(replicas), access=ACCESS, router={"routers": {"support": SUPPORT}})
+    d = httpx.post(
+        url + "/v1/route", json={"router": "support", "messages": [{"role": "user", "content": "reset my password"}]}
+    ).json()
+    assert (d["intent"], d["version"]) == ("reset_password", 1)
+    listed = httpx.get(url + "/admin/routers", headers=ADMIN).json()
+    assert [(r["name"], r["source"], r["serving_version"]) for r in listed] == [("support", "yaml", 1)]
