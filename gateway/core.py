@@ -222,6 +222,8 @@ class Gateway:
             await self.cache.aclose()
         if self.routers is not None:
             await self.routers.aclose()
+        if hasattr(self.guardrails, "aclose"):  # the guardrails service's HTTP client
+            await self.guardrails.aclose()
         if self.http is not None:
             await self.http.aclose()
         if self.embeddings is not None:
@@ -431,6 +433,10 @@ class Gateway:
         if self.limiter is not None and self.limiter.enabled:
             checks["redis"] = self.limiter.status()
             ok = ok and (self.limiter.healthy or self.settings.redis.failure_policy == "open")
+        ready_guards = getattr(self.guardrails, "ready", None)  # guardrails.mode: service
+        if ready_guards is not None:
+            checks["guardrails_service"] = up = await ready_guards()
+            ok = ok and (up or self.settings.guardrails.service.on_error == "open")
         if self.recorder is not None:  # informative: records wait in the journal while it restarts
             checks["recorder"] = {"running": self.recorder.running, "restarts": self.recorder.restarts}
         self._refresh_gauges()

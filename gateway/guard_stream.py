@@ -106,6 +106,7 @@ class WindowStream:
             yield DONE_EVENT
         finally:
             self._step.note(self.ctx, verdict, {"held_back_max": self.max_held})
+            self._step.out_metrics.held_back.observe(self.max_held)
             if self._trip is None:
                 await events.aclose()
             else:  # the inner stream records the request with this error's status instead of a client abort

@@ -29,7 +29,13 @@ from observability.guardrails import GuardrailMetrics
 async def start_guardrails(gateway: Any) -> list:
     """Build and load the guards (models load now, in a thread, never on a request); return the step to add,
     or nothing when no policy is attached to anything."""
-    runtime = Guardrails(gateway.settings.guardrails)
+    cfg = gateway.settings.guardrails
+    if cfg.mode == "service":  # the same interface over HTTP; the models live in the guardrails service
+        from guardrails.remote import RemoteGuardrails
+
+        runtime = RemoteGuardrails(cfg)
+    else:
+        runtime = Guardrails(cfg)
     gateway.require_embeddings()
     await asyncio.to_thread(runtime.load)
     gateway.guardrails = runtime

@@ -122,6 +122,16 @@ class AttachConfig(_Section):
     """Policy for requests nothing else matches; unset: no guards."""
 
 
+class GuardServiceConfig(_Section):
+    url: str = "http://127.0.0.1:8400"
+    """Base URL of the guardrails service (``interlock guardrails serve``)."""
+    timeout: float = Field(2.0, gt=0)
+    """Seconds one call to the service may take (connect included)."""
+    on_error: Literal["closed", "open"] = "closed"
+    """The service unreachable, failing or slow: ``closed`` refuses the request (503, nothing goes upstream),
+    ``open`` serves it unguarded and counts it (``interlock_guardrail_failures{guard="service"}``)."""
+
+
 class GuardrailsConfig(_Section):
     enabled: bool = False
     """Load the guards at startup and serve ``POST /v1/guardrails/check``. Off: no model is loaded and no
@@ -133,6 +143,10 @@ class GuardrailsConfig(_Section):
     toxicity: ModelGuardConfig = Field(default_factory=ModelGuardConfig)
     policies: dict[str, PolicyConfig] = Field(default_factory=dict)
     attach: AttachConfig = Field(default_factory=AttachConfig)
+    mode: Literal["embedded", "service"] = "embedded"
+    """``embedded``: the guards run in the gateway process; ``service``: the gateway calls the guardrails service
+    (``service``) through the same interface, loads no guard model and keeps masking and the map to itself."""
+    service: GuardServiceConfig = Field(default_factory=GuardServiceConfig)
     stored_policies: bool = True
     """Also follow policies stored through the admin API (``/admin/policies``, every replica without a restart).
     On, the guard steps stay on the request path even while nothing is attached (three dict lookups a request)."""

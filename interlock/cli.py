@@ -21,6 +21,7 @@ _COMMANDS: dict[str, str] = {
     "cache": "interlock.commands.cache:cache",
     "router": "interlock.commands.router:router",
     "policies": "interlock.commands.policies:policies",
+    "guardrails": "interlock.commands.guardrails:guardrails",
 }
 
 

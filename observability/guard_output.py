@@ -19,7 +19,7 @@ class OutputGuardMetrics:
         )
         self.held_back = Histogram(
             "interlock_guardrail_stream_held_chunks",
-            "Content chunks held back at once before a stream's first chunk went out (the hold-back window).",
+            "The most content chunks a guarded stream held back at once (its hold-back window).",
             buckets=(0, 1, 2, 4, 8, 16, 32, 64),
             registry=registry,
         )

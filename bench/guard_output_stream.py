@@ -1,0 +1,106 @@
+"""What the output guards' hold-back costs a stream: ``.venv/bin/python bench/guard_output_stream.py [--n 40]``.
+
+One emulated vLLM worker (``--tpot-ms`` per token after the first, 32 tokens an answer) behind one in-process
+gateway with guardrails on and two models on the same worker: ``plain`` (no policy) and ``held`` (output rules
+``keywords`` and ``refusal`` on a sliding window, ``hold_back_tokens`` = ``--hold``). Streams ``--n`` chat requests
+to each, one at a time, and reports client-side time to the first content chunk (p50/p90, ms), the whole stream,
+and the chunks held back (the gateway's ``interlock_guardrail_stream_held_chunks``). The added TTFT is about
+``hold`` x TPOT (the tokens waited for) plus one window judgement per chunk. Conditions are printed with the
+figures; other load on the machine is not controlled.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import openai
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from interlock.emulator import EmulatorServer
+from tests.e2e.guardrails.conftest import _running
+from tests.e2e.guardrails.stubs import toxicity_stub_if_unshipped
+from tests.support.gateway import model
+
+
+def pct(values: list[float], q: float) -> float:
+    values = sorted(values)
+    return round(values[min(len(values) - 1, int(q * len(values)))], 2)
+
+
+def measure(url: str, name: str, n: int) -> dict:
+    client = openai.OpenAI(base_url=url + "/v1", api_key="unused", max_retries=0)
+    ttft, total = [], []
+    for i in range(n):
+        started = time.perf_counter()
+        first = None
+        stream = client.chat.completions.create(
+            model=name,
+            messages=[{"role": "user", "content": f"Tell me about rivers and lakes, part {i}."}],
+            stream=True,
+        )
+        for chunk in stream:
+            if first is None and chunk.choices and chunk.choices[0].delta.content:
+                first = time.perf_counter()
+        ttft.append(((first or time.perf_counter()) - started) * 1000)
+        total.append((time.perf_counter() - started) * 1000)
+    return {"ttft_p50_ms": pct(ttft, 0.5), "ttft_p90_ms": pct(ttft, 0.9), "stream_p50_ms": pct(total, 0.5)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=40)
+    ap.add_argument("--hold", type=int, default=8)
+    ap.add_argument("--tpot-ms", type=float, default=10.0)
+    args = ap.parse_args()
+    folder = Path(tempfile.mkdtemp(prefix="guard-output-bench-"))
+    policy = {"output": {"keywords": {"action": "block"}, "refusal": {"action": "block"}}}
+    policy["output_actions"] = {"hold_back_tokens": args.hold}
+    with EmulatorServer(port=0, served_model_names=["m"], tpot_ms=args.tpot_ms, output_tokens=32) as worker:
+        settings = {
+            "database": {"url": f"sqlite:///{folder}/gw.db"},
+            "models": [model(n, worker.url, upstream_model="m") for n in ("plain", "held")],
+            "guardrails": {
+                "enabled": True,
+                "keywords": {"keywords": ["Project Falcon"]},
+                "policies": {"held": policy},
+                "attach": {"models": {"held": "held"}},
+                **toxicity_stub_if_unshipped(folder),
+            },
+        }
+        with _running(settings) as url:
+            measure(url, "plain", 3)  # warm-up: connections, first-use paths
+            measure(url, "held", 3)
+            plain, held = measure(url, "plain", args.n), measure(url, "held", args.n)
+            import httpx
+
+            metrics = httpx.get(url + "/metrics").text
+    held_sum = [ln for ln in metrics.splitlines() if ln.startswith("interlock_guardrail_stream_held_chunks_sum")]
+    held_count = [ln for ln in metrics.splitlines() if ln.startswith("interlock_guardrail_stream_held_chunks_count")]
+    report = {
+        "conditions": {
+            "n": args.n,
+            "hold_back_tokens": args.hold,
+            "tpot_ms": args.tpot_ms,
+            "tokens": 32,
+            "cpus": os.cpu_count(),
+            "concurrency": 1,
+        },
+        "plain": plain,
+        "held": held,
+        "added_ttft_p50_ms": round(held["ttft_p50_ms"] - plain["ttft_p50_ms"], 2),
+        "held_chunks_mean": round(float(held_sum[0].split()[-1]) / float(held_count[0].split()[-1]), 2)
+        if held_sum and held_count
+        else None,
+    }
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
