@@ -94,3 +94,10 @@ async def test_when_the_range_is_a_week_then_hour_rows_answer_with_the_same_tota
     assert week["requests"] == hour["requests"] == 4 and week["error_rate"] == hour["error_rate"]
     panel = (await client.get("/console/panels/traffic", params={"key": written, "hours": 168})).json()
     assert panel["step"] == 7200 and sum(v or 0 for v in panel["series"]["requests"]) == 4
+
+
+async def test_when_no_filter_is_given_then_the_total_rows_answer(client, written):
+    s = (await client.get("/console/summary")).json()
+    assert s["requests"] >= 4  # other tests' rows may share a PostgreSQL database
+    panel = (await client.get("/console/panels/traffic", params={"hours": 168})).json()
+    assert sum(v or 0 for v in panel["series"]["requests"]) >= 4
