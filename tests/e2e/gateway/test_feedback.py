@@ -7,8 +7,8 @@ import time
 from collections.abc import Iterator
 
 import httpx
-import orjson
 import openai
+import orjson
 import pytest
 import sqlalchemy as sa
 
