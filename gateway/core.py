@@ -365,32 +365,33 @@ class Gateway:
             span.end()
         if self.writer is not None:
             p = ctx.principal
-            self.writer.submit(
-                {
-                    "id": ctx.request_id,
-                    "client_request_id": ctx.client_request_id,
-                    "created_at": datetime.now(UTC),
-                    "key_id": p.key_id,
-                    "team_id": p.team_id,
-                    "model": ctx.model,
-                    "served_model": ctx.served_model,
-                    "upstream": ctx.upstream,
-                    "route": ctx.route,
-                    "stream": ctx.stream,
-                    "status": ctx.status,
-                    "error_type": ctx.error_type,
-                    "prompt_tokens": usage.prompt_tokens if usage else 0,
-                    "completion_tokens": usage.completion_tokens if usage else 0,
-                    "latency_ms": latency * 1000,
-                    "ttft_ms": None if ttft is None else ttft * 1000,
-                    "tpot_ms": None if tpot is None else tpot * 1000,
-                    "cost_usd": ctx.cost_usd,
-                    "attempts": ctx.attempts,
-                    "trace_id": None if span is None else f"{span.trace_id:032x}",
-                    "prompt_version": prompt_version(ctx.body),
-                    "details": details(ctx, self.config_version),
-                }
-            )
+            record = {
+                "id": ctx.request_id,
+                "client_request_id": ctx.client_request_id,
+                "created_at": datetime.now(UTC),
+                "key_id": p.key_id,
+                "team_id": p.team_id,
+                "model": ctx.model,
+                "served_model": ctx.served_model,
+                "upstream": ctx.upstream,
+                "route": ctx.route,
+                "stream": ctx.stream,
+                "status": ctx.status,
+                "error_type": ctx.error_type,
+                "prompt_tokens": usage.prompt_tokens if usage else 0,
+                "completion_tokens": usage.completion_tokens if usage else 0,
+                "latency_ms": latency * 1000,
+                "ttft_ms": None if ttft is None else ttft * 1000,
+                "tpot_ms": None if tpot is None else tpot * 1000,
+                "cost_usd": ctx.cost_usd,
+                "attempts": ctx.attempts,
+                "trace_id": None if span is None else f"{span.trace_id:032x}",
+                "prompt_version": prompt_version(ctx.body),
+                "details": details(ctx, self.config_version),
+            }
+            self.writer.submit(record)
+            if self.feedback is not None:  # feedback may come before the recorder has written the record
+                self.feedback.remember(record)
 
     def refused(
         self, route: Any, request_id: str, client_id: str | None, authorization: bytes | None, error: InterlockError
