@@ -23,7 +23,15 @@ def select(url: str, table) -> list[dict]:
         engine.dispose()
 
 
-def test_when_the_trace_store_is_on_then_a_request_has_its_spans_and_record_in_the_database(fresh, gateway, sqlite_url):
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request) -> str:
+    return request.getfixturevalue(f"{request.param}_url")
+
+
+def test_when_the_trace_store_is_on_then_a_request_has_its_spans_and_record_in_the_database(
+    fresh, gateway, database_url
+):
+    sqlite_url = database_url  # the same checks on SQLite (embedded) and PostgreSQL (production)
     url, _ = gateway(
         models=[model("m", fresh[0].url)],
         database={"url": sqlite_url, "flush_interval": 0.1},
