@@ -236,6 +236,16 @@ def request_detail(engine: Engine, request_id: str) -> dict[str, Any] | None:
     return {"record": _jsonable(record), "spans": spans, "feedback": [_jsonable(x) for x in feedback]}
 
 
+def recent_feedback(engine: Engine, *, kind: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+    """The newest feedback and implicit signals, newest first (the console's Feedback page)."""
+    fb = FeedbackRow.__table__
+    query = sa.select(fb).order_by(fb.c.id.desc()).limit(limit)
+    if kind:
+        query = query.where(fb.c.kind == kind)
+    with engine.connect() as conn:
+        return [_jsonable(dict(r)) for r in conn.execute(query).mappings()]
+
+
 def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
     for k, v in row.items():
         if isinstance(v, datetime):

@@ -145,6 +145,15 @@ async function openRequest(id) {
     : [el("li", {}, "none")]));
 }
 
+// -- feedback -------------------------------------------------------------------------------------------------
+async function loadFeedback() {
+  const rows = await api(`/console/feedback?${query($("#feedback-filter"))}`);
+  $("#feedback-table tbody").replaceChildren(...rows.map((f) => el("tr", { "data-id": f.request_id,
+    onclick: () => { location.hash = "#requests"; openRequest(f.request_id); } },
+    el("td", {}, new Date(f.created_at).toLocaleString()), el("td", {}, f.kind), el("td", {}, f.source),
+    el("td", {}, f.request_id), el("td", {}, f.key_id ?? "–"), el("td", {}, f.rating ?? "–"), el("td", {}, f.comment ?? ""))));
+}
+
 // -- keys, teams, models ------------------------------------------------------------------------------------
 const list = (v) => (v ? v.split(",").map((s) => s.trim()).filter(Boolean) : null);
 const num = (v) => (v === "" ? null : Number(v));
@@ -175,7 +184,7 @@ async function act(path, method, body, errorBox) {
 }
 
 // -- wiring -------------------------------------------------------------------------------------------------
-const PAGES = { overview: loadOverview, requests: loadRequests, access: loadAccess };
+const PAGES = { overview: loadOverview, requests: loadRequests, feedback: loadFeedback, access: loadAccess };
 function route() {
   const page = (location.hash.slice(1) || "overview").split("/")[0];
   const name = PAGES[page] ? page : "overview";
@@ -189,6 +198,7 @@ $("#login-form").addEventListener("submit", (e) => { e.preventDefault(); signIn(
 $("#logout").addEventListener("click", () => { sessionStorage.removeItem("interlock-token"); state.token = ""; showLogin(); });
 $("#filters").addEventListener("submit", (e) => { e.preventDefault(); loadOverview(); });
 $("#search").addEventListener("submit", (e) => { e.preventDefault(); loadRequests(); });
+$("#feedback-filter").addEventListener("submit", (e) => { e.preventDefault(); loadFeedback(); });
 $("#key-form").addEventListener("submit", async (e) => {
   e.preventDefault();
   const f = e.target;

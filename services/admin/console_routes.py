@@ -108,3 +108,12 @@ async def get_request(request: Request, request_id: str) -> dict[str, Any]:
     if found is None:
         raise NotFound(f"no request {request_id!r} is recorded", param="request_id")
     return found
+
+
+@router.get("/feedback", summary="The newest feedback and implicit signals, newest first")
+async def list_feedback(
+    request: Request,
+    kind: Annotated[str | None, Query(description="positive, negative, regeneration, rephrase, ...")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> list[dict[str, Any]]:
+    return await _run(queries.recent_feedback, _engine(request), kind=kind or None, limit=limit)

@@ -123,3 +123,12 @@ def test_when_a_key_is_created_in_the_form_then_it_can_call_a_model(page, consol
         console[0] + "/admin/console/requests", params={"limit": 1}, headers={"authorization": f"Bearer {ADMIN}"}
     ).json()
     assert records == [] or records[0]["key_id"] is None or records[0]["key_id"].startswith(("key", ""))
+
+
+def test_when_feedback_is_sent_then_the_feedback_page_lists_it(page, console):
+    url, ids = console
+    r = httpx.post(url + "/v1/feedback", json={"request_id": ids[1], "thumbs": "down", "comment": "too short"})
+    assert r.status_code == 200
+    page.goto(url + "/ui/#feedback")
+    page.wait_for_selector(f"#feedback-table tr[data-id='{ids[1]}']")
+    assert "too short" in page.inner_text(f"#feedback-table tr[data-id='{ids[1]}']")

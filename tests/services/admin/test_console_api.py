@@ -101,3 +101,19 @@ async def test_when_no_filter_is_given_then_the_total_rows_answer(client, writte
     assert s["requests"] >= 4  # other tests' rows may share a PostgreSQL database
     panel = (await client.get("/console/panels/traffic", params={"hours": 168})).json()
     assert sum(v or 0 for v in panel["series"]["requests"]) >= 4
+
+
+async def test_when_feedback_was_given_then_the_feedback_list_shows_it_newest_first(client, runtime, written):
+    from gateway.feedback.store import FeedbackStore
+
+    store = FeedbackStore(runtime.store.engine)
+    dims = {"key_id": written, "team_id": None, "model": "m", "route": "chat", "prompt_version": None}
+    store.write([({"request_id": f"{written}-1", "kind": "negative", "source": "explicit", "key_id": written}, dims)])
+    store.write([({"request_id": f"{written}-2", "kind": "regeneration", "source": "implicit"}, dims)])
+    rows = (await client.get("/console/feedback", params={"limit": 2})).json()
+    assert [(r["request_id"], r["kind"]) for r in rows] == [
+        (f"{written}-2", "regeneration"),
+        (f"{written}-1", "negative"),
+    ]
+    only = (await client.get("/console/feedback", params={"kind": "negative", "limit": 500})).json()
+    assert {r["kind"] for r in only} == {"negative"}
