@@ -67,6 +67,14 @@ def gateway_url(replica: EmulatorServer, webhook: Webhook, tmp_path_factory) -> 
         "retry": {"output": {"refusal": {"action": "retry"}}, "output_actions": {"retries": 2}},
         "fallback": {"output": {"refusal": {"action": "fallback"}}, "output_actions": {"fallback_model": "m-plain"}},
         "hedge": {"output": {"refusal": {"action": "hedge"}}, "output_actions": {"hedge_k": 2}},
+        "hedge-late": {
+            "output": {"refusal": {"action": "hedge"}},
+            "output_actions": {"hedge_k": 2, "hedge_after": 0.2},
+        },
+        "hedge-poor": {
+            "output": {"refusal": {"action": "hedge"}},
+            "output_actions": {"hedge_k": 3, "hedge_budget_per_minute": 1},
+        },
         "escalate": {
             "output": {"refusal": {"action": "escalate"}},
             "output_actions": {"escalate_webhook": webhook.url},
@@ -150,6 +158,43 @@ def test_when_hedging_then_the_first_answer_that_passes_is_served_and_the_slow_o
     upstream.script_replies(GOOD, {"text": REFUSAL, "ttft_ms": 5000})
     assert ask(gateway_url, "m-hedge").choices[0].message.content == GOOD
     assert eventually(lambda: upstream.stats()["cancelled"] == 1)
+
+
+def test_when_hedging_after_a_ttft_then_a_second_try_starts_only_for_a_slow_first(gateway_url, upstream):
+    upstream.script_replies(GOOD)
+    assert ask(gateway_url, "m-hedge-late").choices[0].message.content == GOOD
+    assert received(upstream) == 1  # answered before hedge_after: no extra load
+    upstream.reset()
+    upstream.script_replies({"text": GOOD, "ttft_ms": 5000}, "Rome is the capital of Italy.")
+    assert ask(gateway_url, "m-hedge-late").choices[0].message.content == "Rome is the capital of Italy."
+    assert received(upstream) == 2
+    assert eventually(lambda: upstream.stats()["cancelled"] == 1)
+
+
+def test_when_the_hedge_budget_is_spent_then_requests_are_sent_once(gateway_url, upstream):
+    upstream.script_replies(GOOD, GOOD, GOOD)
+    assert ask(gateway_url, "m-hedge-poor").choices[0].message.content == GOOD  # the burst of 1 extra try
+    assert received(upstream) == 2
+    upstream.reset()
+    upstream.script_replies(GOOD)
+    assert ask(gateway_url, "m-hedge-poor").choices[0].message.content == GOOD
+    assert received(upstream) == 1  # no budget left this minute
+
+
+def test_when_an_output_rule_trips_then_the_record_keeps_guard_and_type_not_text(
+    gateway_url, upstream, tmp_path_factory
+):
+    upstream.script_replies(REFUSAL)
+    with pytest.raises(openai.BadRequestError) as info:
+        ask(gateway_url, "m-block")
+    request_id = info.value.response.headers["x-interlock-request-id"]
+    record = eventually(lambda: _record(gateway_url, request_id))
+    assert record is not None and "refusal:refusal" in json.dumps(record)
+
+
+def _record(url: str, request_id: str) -> dict | None:
+    r = httpx.get(f"{url}/admin/console/requests/{request_id}", headers=ADMIN)
+    return r.json() if r.status_code == 200 else None
 
 
 def test_when_an_answer_is_escalated_then_it_is_recorded_masked_notified_and_resolvable(gateway_url, upstream, webhook):
