@@ -68,3 +68,11 @@ def test_when_an_answer_is_streamed_in_any_chunks_then_the_emitted_text_equals_t
     u = StreamUnmasker(m)
     emitted = "".join(u.feed(answer[a:b]) for a, b in itertools.pairwise(bounds)) + u.flush()
     assert emitted == m.unmask(answer)
+
+
+def test_when_findings_overlap_partly_then_no_part_of_either_is_left_in_clear():
+    m = MaskMap()
+    text = "Ana Lima Street 5"  # a person read in the first words, a street in the last ones
+    found = [Finding("pii", "PERSON", 0, 8, 0.9), Finding("pii", "LOCATION", 4, 17, 0.8)]
+    assert m.mask(text, found) == "[LOCATION_1]"
+    assert m.unmask("[LOCATION_1]") == text
