@@ -97,7 +97,7 @@ class Gateway:
 
             self.feedback = Feedback(s.feedback, self.engine, self.metrics)
             await self.feedback.start()
-            if s.feedback.implicit:  # reads signals from chat traffic; off, nothing of it is on the request path
+            if s.feedback.implicit or s.feedback.store_content_for:  # else nothing of it on the request path
                 steps.append(self.feedback.step)
         steps = [*steps, *self.extra_steps]
         if self.guardrails is not None:  # innermost: a retry, hedge or fallback is a fresh upstream answer

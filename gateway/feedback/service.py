@@ -81,7 +81,7 @@ class Feedback:
         self._recent: OrderedDict[str, dict[str, Any]] = OrderedDict()
 
     async def start(self) -> None:
-        if self.config.implicit:
+        if self.config.implicit or self._content_for:  # signals and opted-in content are written in batches
             self._task = asyncio.create_task(self._run(), name="interlock-feedback")
 
     async def aclose(self) -> None:
@@ -127,10 +127,12 @@ class Feedback:
     # -- implicit ------------------------------------------------------------------------------------------
 
     async def step(self, ctx: RequestContext, call_next: Handler) -> Any:
-        """Pipeline step: watch chat requests end; read refusals (and opted-in content) from complete answers."""
+        """Pipeline step (with ``implicit`` or ``store_content_for``): watch chat requests end; read refusals and
+        opted-in content from complete answers."""
         if ctx.route != "chat":
             return await call_next(ctx)
-        ctx.on_finish.append(self._finished)
+        if self.config.implicit:
+            ctx.on_finish.append(self._finished)
         result = await call_next(ctx)
         if isinstance(result, UpstreamResponse):
             self._inspect(ctx, result.body)
