@@ -90,6 +90,9 @@ class OutputStep:
             if ctx.stream:
                 from gateway.guard_stream import WindowStream
 
+                acts = policy.output_actions
+                if acts.hedge_after is not None and _hedges(policy):
+                    return WindowStream(await self._hedged_stream(ctx, policy, name), self, policy, name, gctx)
                 return WindowStream(await call_next(ctx), self, policy, name, gctx)
             return await self._complete(ctx, call_next, policy, name, gctx)
         except GuardFailed as exc:
@@ -114,7 +117,7 @@ class OutputStep:
         acts = policy.output_actions
         started = time.perf_counter()
         tries = {"retries": 0, "hedged": 0, "fallback": False}
-        if any(Action.HEDGE in (r.action, *r.types.values()) for r in policy.output.values()):
+        if _hedges(policy):
             result, verdict = await self._hedged(ctx, call_next, policy, name, gctx, tries)
         else:
             result = await call_next(ctx)
@@ -207,6 +210,50 @@ class OutputStep:
             raise error
         return last
 
+    async def _hedged_stream(self, ctx: RequestContext, policy: PolicyConfig, name: str):
+        """A stream whose first token is later than ``hedge_after``: a second try beside it (budget allowing); the
+        first to deliver a token is served, the other cancelled or closed. Only the served stream finishes the
+        request (one record, one settlement): each try gets a ``finish`` that forwards for the winner only."""
+        acts = policy.output_actions
+        pool = self.gateway.table.get(ctx.model)
+        winner: int | None = None
+
+        def finish_for(i: int):
+            def finish(c: RequestContext, error: BaseException | None) -> None:
+                if winner == i:
+                    self.gateway._finish(c, error)
+
+            return finish
+
+        tries = [asyncio.ensure_future(self.gateway.dispatcher.dispatch(ctx, pool, finish_for(0)))]
+        done, _ = await asyncio.wait(tries, timeout=acts.hedge_after)
+        if not done and self.budget.take(name, acts.hedge_budget_per_minute, 1):
+            tries.append(asyncio.ensure_future(self.gateway.dispatcher.dispatch(ctx, pool, finish_for(1))))
+            self.out_metrics.hedged(name, 1)
+        pending, error = set(tries), None
+        try:
+            while pending and winner is None:
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                for task in sorted(done, key=tries.index):
+                    if task.exception() is not None:
+                        error = task.exception()
+                    elif winner is None:
+                        winner = tries.index(task)
+        finally:
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.gather(*pending, return_exceptions=True)
+        for i, task in enumerate(tries):  # a loser that also got its first token: closed without finishing
+            if i != winner and task.done() and not task.cancelled() and task.exception() is None:
+                saved = ctx.status, ctx.error_type, ctx.finished_at
+                await task.result().abandon()
+                ctx.status, ctx.error_type, ctx.finished_at = saved
+        if winner is None:
+            assert error is not None
+            raise error
+        return tries[winner].result()
+
     async def _fallback(self, ctx: RequestContext, model: str) -> UpstreamResponse:
         pool = self.gateway.table.get(model)
         if pool is None:
@@ -278,6 +325,10 @@ class OutputStep:
             payload["findings"] = [{k: v for k, v in x.items()} for x in findings]
             self.gateway.spawn(notify(url, payload))
         return case_id
+
+
+def _hedges(policy: PolicyConfig) -> bool:
+    return any(Action.HEDGE in (r.action, *r.types.values()) for r in policy.output.values())
 
 
 def answer_texts(result: UpstreamResponse) -> list[str]:

@@ -171,6 +171,18 @@ def test_when_hedging_after_a_ttft_then_a_second_try_starts_only_for_a_slow_firs
     assert eventually(lambda: upstream.stats()["cancelled"] == 1)
 
 
+def test_when_a_stream_is_slower_than_the_hedge_ttft_then_a_second_try_serves_it(gateway_url, upstream):
+    upstream.script_replies({"text": GOOD, "ttft_ms": 5000}, "Rome is the capital of Italy.")
+    stream = client(gateway_url).chat.completions.create(
+        model="m-hedge-late", messages=[{"role": "user", "content": "capital?"}], stream=True
+    )
+    assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == "Rome is the capital of Italy."
+    assert received(upstream) == 2
+    assert eventually(lambda: upstream.stats()["cancelled"] == 1)
+    # the request finished exactly once (the losing try neither recorded it nor released its slot twice)
+    assert eventually(lambda: "interlock_in_flight_requests 0.0" in httpx.get(gateway_url + "/metrics").text)
+
+
 def test_when_the_hedge_budget_is_spent_then_requests_are_sent_once(gateway_url, upstream):
     upstream.script_replies(GOOD, GOOD, GOOD)
     assert ask(gateway_url, "m-hedge-poor").choices[0].message.content == GOOD  # the burst of 1 extra try
