@@ -7,7 +7,7 @@ Innermost step (just before the dispatcher), so a retry, a hedge or a fallback i
   ``output_actions.retries`` times, then falls back when a ``fallback_model`` is set; ``fallback`` asks that model;
   ``hedge`` asks ``hedge_k`` times at once (or the extra tries only after ``hedge_after`` seconds without an
   answer), serves the first answer that passes every rule and cancels the rest, within a per-policy token bucket
-  of hedges per minute; ``escalate`` records the case masked (``guardrail_escalations``), posts the webhook and
+  of hedges per minute (``guard_hedge.py``, streams too); ``escalate`` records the case masked (``guardrail_escalations``), posts the webhook and
   withholds the answer (or serves it with ``escalate_serves``); ``block`` and anything still failing at the end
   answer with the policy's stock reply or a 400 ``guardrail_blocked`` naming the guard.
 - Streams: ``WindowStream`` (``guard_stream.py``) holds back the last ``hold_back_tokens`` content chunks and
@@ -27,16 +27,15 @@ import orjson
 from embeddings import last_user_text
 from gateway.errors import InvalidRequest, ServiceUnavailable
 from gateway.guard_escalations import EscalationStore, notify
+from gateway.guard_hedge import HedgeBudget, hedged, hedged_stream
 from gateway.guard_models import EscalationRow
 from gateway.types import RequestContext, UpstreamResponse, Usage
 from guardrails import Action, GuardContext, GuardFailed, Guardrails, GuardRule, MaskMap, PolicyConfig
-from guardrails.output import OutputVerdict, judge
+from guardrails.output import PASSING, OutputVerdict, judge
 from guardrails.types import ACTION_RANK
 from observability.guard_output import OutputGuardMetrics
 from observability.guardrails import GuardrailMetrics
 
-#: Actions that mean "this answer may be served".
-PASSING = frozenset({Action.ALLOW, Action.MASK})
 #: Redaction of escalated text: PII and secrets masked whatever the policy's own rules say.
 REDACT = {"pii": GuardRule(action=Action.MASK), "secrets": GuardRule(action=Action.MASK)}
 
@@ -48,21 +47,6 @@ def start_output_guards(gateway: Any) -> list:
     if not gateway.settings.guardrails.stored_policies and not any(p.output for p in runtime.config.policies.values()):
         return []
     return [OutputStep(runtime, gateway, gateway.guardrail_metrics)]
-
-
-class HedgeBudget:
-    """Token buckets of extra tries, one per policy: ``per_minute`` refill, burst of the same size."""
-
-    def __init__(self) -> None:
-        self._buckets: dict[str, tuple[float, float]] = {}
-
-    def take(self, policy: str, per_minute: float, want: int) -> int:
-        now = time.monotonic()
-        tokens, last = self._buckets.get(policy, (per_minute, now))
-        tokens = min(per_minute, tokens + (now - last) * per_minute / 60.0)
-        granted = min(want, int(tokens))
-        self._buckets[policy] = (tokens - granted, now)
-        return granted
 
 
 class OutputStep:
@@ -92,7 +76,7 @@ class OutputStep:
 
                 acts = policy.output_actions
                 if acts.hedge_after is not None and _hedges(policy):
-                    return WindowStream(await self._hedged_stream(ctx, policy, name), self, policy, name, gctx)
+                    return WindowStream(await hedged_stream(self, ctx, policy, name), self, policy, name, gctx)
                 return WindowStream(await call_next(ctx), self, policy, name, gctx)
             return await self._complete(ctx, call_next, policy, name, gctx)
         except GuardFailed as exc:
@@ -118,7 +102,7 @@ class OutputStep:
         started = time.perf_counter()
         tries = {"retries": 0, "hedged": 0, "fallback": False}
         if _hedges(policy):
-            result, verdict = await self._hedged(ctx, call_next, policy, name, gctx, tries)
+            result, verdict = await hedged(self, ctx, call_next, policy, name, gctx, tries)
         else:
             result = await call_next(ctx)
             verdict = await self.judge_answer(result, policy, gctx)
@@ -163,96 +147,6 @@ class OutputStep:
             if ACTION_RANK[v.action] > ACTION_RANK[worst.action]:
                 worst.action, worst.decided_by = v.action, v.decided_by
         return worst
-
-    async def _hedged(self, ctx, call_next, policy: PolicyConfig, name: str, gctx: GuardContext, tries: dict):
-        """The first answer that passes every rule; the others cancelled. Extra tries come out of the budget."""
-        acts = policy.output_actions
-        extra = self.budget.take(name, acts.hedge_budget_per_minute, acts.hedge_k - 1)
-        pending = {asyncio.ensure_future(call_next(ctx))}
-        launched = 0
-
-        def launch(n: int) -> None:
-            nonlocal launched
-            for _ in range(n):
-                pending.add(asyncio.ensure_future(call_next(ctx)))
-            launched += n
-            tries["hedged"] += n
-            self.out_metrics.hedged(name, n)
-
-        if extra and acts.hedge_after is None:
-            launch(extra)
-        last: tuple[UpstreamResponse, OutputVerdict] | None = None
-        error: BaseException | None = None
-        try:
-            while pending:
-                wait = acts.hedge_after if launched < extra else None
-                done, pending = await asyncio.wait(pending, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
-                if not done:  # the first try is slow: start the extra ones beside it
-                    launch(extra - launched)
-                    continue
-                for task in done:
-                    if task.exception() is not None:
-                        error = task.exception()
-                        continue
-                    verdict = await self.judge_answer(task.result(), policy, gctx)
-                    if verdict.action in PASSING:
-                        return task.result(), verdict
-                    last = (task.result(), verdict)
-                if not pending and launched < extra:  # answered fast but failed: the hedges still get their chance
-                    launch(extra - launched)
-        finally:
-            for task in pending:
-                task.cancel()
-            if pending:
-                await asyncio.gather(*pending, return_exceptions=True)
-        if last is None:
-            assert error is not None
-            raise error
-        return last
-
-    async def _hedged_stream(self, ctx: RequestContext, policy: PolicyConfig, name: str):
-        """A stream whose first token is later than ``hedge_after``: a second try beside it (budget allowing); the
-        first to deliver a token is served, the other cancelled or closed. Only the served stream finishes the
-        request (one record, one settlement): each try gets a ``finish`` that forwards for the winner only."""
-        acts = policy.output_actions
-        pool = self.gateway.table.get(ctx.model)
-        winner: int | None = None
-
-        def finish_for(i: int):
-            def finish(c: RequestContext, error: BaseException | None) -> None:
-                if winner == i:
-                    self.gateway._finish(c, error)
-
-            return finish
-
-        tries = [asyncio.ensure_future(self.gateway.dispatcher.dispatch(ctx, pool, finish_for(0)))]
-        done, _ = await asyncio.wait(tries, timeout=acts.hedge_after)
-        if not done and self.budget.take(name, acts.hedge_budget_per_minute, 1):
-            tries.append(asyncio.ensure_future(self.gateway.dispatcher.dispatch(ctx, pool, finish_for(1))))
-            self.out_metrics.hedged(name, 1)
-        pending, error = set(tries), None
-        try:
-            while pending and winner is None:
-                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-                for task in sorted(done, key=tries.index):
-                    if task.exception() is not None:
-                        error = task.exception()
-                    elif winner is None:
-                        winner = tries.index(task)
-        finally:
-            for task in pending:
-                task.cancel()
-            if pending:
-                await asyncio.gather(*pending, return_exceptions=True)
-        for i, task in enumerate(tries):  # a loser that also got its first token: closed without finishing
-            if i != winner and task.done() and not task.cancelled() and task.exception() is None:
-                saved = ctx.status, ctx.error_type, ctx.finished_at
-                await task.result().abandon()
-                ctx.status, ctx.error_type, ctx.finished_at = saved
-        if winner is None:
-            assert error is not None
-            raise error
-        return tries[winner].result()
 
     async def _fallback(self, ctx: RequestContext, model: str) -> UpstreamResponse:
         pool = self.gateway.table.get(model)

@@ -21,9 +21,7 @@ import orjson
 from gateway.errors import InvalidRequest, ServiceUnavailable
 from gateway.upstreams.sse import DONE_EVENT, event
 from guardrails import Action, GuardContext, GuardFailed, PolicyConfig
-from guardrails.output import WHOLE_ANSWER, OutputVerdict, judge
-
-PASSING = frozenset({Action.ALLOW, Action.MASK})
+from guardrails.output import PASSING, WHOLE_ANSWER, OutputVerdict, judge
 
 
 class GuardrailTripped(InvalidRequest):

@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     from guardrails.engine import Guardrails
 
 OUTPUT_ACTIONS = frozenset(Action) - {Action.MASK}
+#: Verdicts under which an answer may be served as it is.
+PASSING = frozenset({Action.ALLOW, Action.MASK})
 #: Scorers that need the whole answer: on a stream they run once it has ended, before its last tokens go out.
 WHOLE_ANSWER = frozenset({"empty", "json", "relevance"})
 
