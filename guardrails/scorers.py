@@ -90,11 +90,16 @@ def _basic_schema_problem(value: Any, schema: dict, path: str) -> str | None:
     return None
 
 
+_VERBS = (
+    r"(?:help|assist|provide|comply|fulfil+|do|answer|share|create|write|generate|discuss|support|engage|give|"
+    r"offer|browse|access|complete|continue|produce|make)"
+)
 _REFUSAL = re.compile(
-    r"(?i)^\W*(?:i'?m sorry|i am sorry|sorry|unfortunately|apologies)?[,.!\s]*"
-    r"(?:but\s+)?(?:as an ai(?: language model)?[, ]+)?"
-    r"(?:i\s+(?:can(?:no|')t|cannot|am (?:not able|unable)|'m (?:not able|unable)|won'?t|must decline|do not feel "
-    r"comfortable)|i'?m not (?:able|allowed|permitted)|that'?s not something i can)"
+    r"(?i)^\W*(?:(?:i'?m sorry|i am sorry|sorry|unfortunately|apologies)[,.!\s]*)?(?:but\s+)?"
+    r"(?:as an ai(?: language model)?[, ]+)?"
+    r"(?:i\s+(?:can(?:no|')t|cannot|am (?:not able|unable) to|'m (?:not able|unable) to|won'?t|will not)\s+"
+    + _VERBS
+    + r"|i must decline|i do not feel comfortable|i'?m not (?:able|allowed|permitted) to|that'?s not something i can)"
 )
 _AS_AN_AI = re.compile(r"(?i)\bas an ai\b.{0,40}\b(can(?:no|')t|cannot|unable|not able)\b")
 
