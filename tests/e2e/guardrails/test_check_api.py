@@ -20,6 +20,11 @@ def test_when_no_policy_is_named_then_every_input_guard_runs_and_reports_its_sco
     assert any(f["guard"] == "injection" for f in body["findings"])
 
 
+def test_when_the_direction_is_output_then_the_output_guards_run_with_toxicity_among_them(guarded):
+    r = post(guarded, "/v1/guardrails/check", {"text": "Here is your summary.", "direction": "output"})
+    assert r.status_code == 200 and set(r.json()["scores"]) == {"pii", "secrets", "keywords", "toxicity"}
+
+
 def test_when_a_masking_policy_is_named_then_the_masked_text_comes_back(guarded):
     r = post(guarded, "/v1/guardrails/check", {"text": "write to ana.lima@example.com", "policy": "mask"})
     assert r.json()["action"] == "mask" and r.json()["text"] == "write to [EMAIL_ADDRESS_1]"
