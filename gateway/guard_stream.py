@@ -60,8 +60,9 @@ class WindowStream:
         try:
             async for ev in events:
                 if ev == DONE_EVENT:
-                    verdict = await self._judge("".join(answer), whole=True)
-                    if verdict.action not in PASSING and await self._stop(verdict):
+                    full = "".join(answer)
+                    verdict = await self._judge(full, whole=True)
+                    if verdict.action not in PASSING and await self._stop(verdict, full):
                         yield self._error_event(verdict)
                         yield DONE_EVENT
                         return
@@ -83,8 +84,9 @@ class WindowStream:
                 self.max_held = max(self.max_held, count)
                 while held and (count > self._hold or not held[0][1]):
                     if held[0][1]:  # a content chunk leaves: the window it was part of must pass first
-                        verdict = await self._judge(sent + "".join(p for _, p in held), whole=False)
-                        if verdict.action not in PASSING and await self._stop(verdict):
+                        window = sent + "".join(p for _, p in held)
+                        verdict = await self._judge(window, whole=False)
+                        if verdict.action not in PASSING and await self._stop(verdict, window):
                             yield self._error_event(verdict)
                             yield DONE_EVENT
                             return
@@ -123,11 +125,11 @@ class WindowStream:
             only=None if whole else self._partial,
         )
 
-    async def _stop(self, verdict: OutputVerdict) -> bool:
+    async def _stop(self, verdict: OutputVerdict, text: str) -> bool:
         """True when the stream must end here; escalations are recorded (once) either way."""
         if verdict.action is Action.ESCALATE and not self._escalated:
             self._escalated = True
-            await self._step.escalate(self.ctx, self._policy, self._name, verdict, "[stream window withheld]")
+            await self._step.escalate(self.ctx, self._policy, self._name, verdict, text)  # masked there
             if self._policy.output_actions.escalate_serves:
                 return False
         if verdict.action is Action.ESCALATE and self._policy.output_actions.escalate_serves:

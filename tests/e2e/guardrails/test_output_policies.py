@@ -79,6 +79,10 @@ def gateway_url(replica: EmulatorServer, webhook: Webhook, tmp_path_factory) -> 
             "output": {"refusal": {"action": "escalate"}},
             "output_actions": {"escalate_webhook": webhook.url},
         },
+        "stream-escalate": {
+            "output": {"keywords": {"action": "escalate"}},
+            "output_actions": {"hold_back_tokens": 4},
+        },
         "stream": {
             "output": {"keywords": {"action": "block"}, "refusal": {"action": "block"}},
             "output_actions": {"hold_back_tokens": 4},
@@ -242,6 +246,20 @@ def test_when_a_guard_trips_mid_stream_then_the_text_is_not_sent_and_an_error_ev
                 text += chunk.choices[0].delta.content
     assert "keywords" in str(info.value.message)
     assert text.startswith("The plan") and "Falcon" not in text and "Project" not in text
+
+
+def test_when_a_stream_trips_an_escalate_rule_then_it_stops_and_the_case_holds_the_masked_window(gateway_url, upstream):
+    upstream.script_replies("Mail jane.roe@example.com about Project Falcon before Friday please")
+    stream = client(gateway_url).chat.completions.create(
+        model="m-stream-escalate", messages=[{"role": "user", "content": "plan?"}], stream=True
+    )
+    with pytest.raises(openai.APIError):
+        for _ in stream:
+            pass
+    cases = httpx.get(gateway_url + "/admin/escalations", headers=ADMIN).json()
+    case = next(c for c in cases if c["policy"] == "stream-escalate")
+    assert [f["guard"] for f in case["findings"]] == ["keywords"]
+    assert "jane.roe@example.com" not in case["answer"] and "[EMAIL_ADDRESS_1]" in case["answer"]
 
 
 def test_when_a_stream_passes_then_every_token_arrives_in_order(gateway_url, upstream):
