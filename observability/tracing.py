@@ -176,12 +176,13 @@ def _discard(span: Span) -> None:
     pass
 
 
-def step_span(parent: Span | None, name: str, attributes: dict | None = None) -> Span | None:
+def step_span(parent: Span | None, name: str, attributes: dict | None = None, kind: int = INTERNAL) -> Span | None:
     """A child span of ``parent`` for one step of the request path (``None`` when the request is untraced). It goes
-    wherever its parent goes; a few µs, like any span. Steps put their decision in its attributes."""
+    wherever its parent goes; a few µs, like any span. Steps put their decision in its attributes. A call to one
+    of our services is a ``CLIENT`` span: its ``traceparent`` makes the service's span its child."""
     if parent is None:
         return None
-    return Span(name, INTERNAL, parent.trace_id, parent.span_id, {} if attributes is None else attributes, parent._sink)
+    return Span(name, kind, parent.trace_id, parent.span_id, {} if attributes is None else attributes, parent._sink)
 
 
 def parent_from_traceparent(value: str | None) -> RemoteParent | None:

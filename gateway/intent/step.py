@@ -17,6 +17,7 @@ from gateway.intent.models import HandoffRow
 from gateway.intent.runtime import RouterRuntime
 from gateway.pipeline import Handler
 from gateway.types import RequestContext
+from observability.tracing import CLIENT, step_span
 from router.intent import (
     ContextTooLong,
     Decision,
@@ -51,14 +52,27 @@ class RouteStep:
         """The decision for ``messages`` (shared by the chat path and ``POST /v1/route``); gateway errors only."""
         self.gateway.access.authenticator.authorize(ctx.principal, name, ctx.route)  # 403: a router is a model name
         embed = self.gateway.request_embeddings(ctx).get if self.runtime.local is not None else None
+        # Service mode: a CLIENT span around the call, whose traceparent makes the router service's span its child.
+        span = (
+            None
+            if embed is not None
+            else step_span(ctx.notes.get("otel_span"), "interlock.router.remote", None, CLIENT)
+        )
         try:
-            return await self.runtime.routing.decide(name, messages, embed)
+            return await self.runtime.routing.decide(
+                name, messages, embed, span.traceparent if span is not None else None
+            )
         except RouterNotFound as exc:
             raise ModelNotFound(f"The router '{name}' does not exist.", param="model") from exc
-        except RouterUnavailable:
+        except RouterUnavailable as exc:
+            if span is not None:
+                span.set_error("router_unavailable", exc.message)
             raise
         except IntentRouterError as exc:
             raise InvalidRequest(exc.message, param=exc.param) from exc
+        finally:
+            if span is not None:
+                span.end()
 
     async def route_only(self, body: dict, authorization: str | None, request_id: str) -> dict:
         """``POST /v1/route``: the decision as JSON, without calling a model (for admins trying their intents)."""

@@ -20,8 +20,11 @@ EmbedOne = Callable[[str], Awaitable[np.ndarray]]
 
 
 class IntentRouting(Protocol):
-    async def decide(self, name: str, messages: list[Any], embed: EmbedOne | None = None) -> Decision:
-        """The decision of router ``name`` for a chat. Raises ``RouterNotFound`` or ``RouterUnavailable``."""
+    async def decide(
+        self, name: str, messages: list[Any], embed: EmbedOne | None = None, traceparent: str | None = None
+    ) -> Decision:
+        """The decision of router ``name`` for a chat. Raises ``RouterNotFound`` or ``RouterUnavailable``.
+        ``traceparent`` (W3C) goes to a remote router so its span joins the caller's trace."""
         ...
 
     async def aclose(self) -> None: ...
@@ -50,7 +53,9 @@ class LocalRouting:
         self.routers: dict[str, IntentRouter] = {}
         self._embed = embed
 
-    async def decide(self, name: str, messages: list[Any], embed: EmbedOne | None = None) -> Decision:
+    async def decide(
+        self, name: str, messages: list[Any], embed: EmbedOne | None = None, traceparent: str | None = None
+    ) -> Decision:
         router = self.routers.get(name)
         if router is None:
             raise RouterNotFound(f"no router named {name!r}", param="router")
@@ -71,11 +76,16 @@ class HTTPRouting:
         self.url = url.rstrip("/")
         self._client = httpx.AsyncClient(timeout=timeout)
 
-    async def decide(self, name: str, messages: list[Any], embed: EmbedOne | None = None) -> Decision:
+    async def decide(
+        self, name: str, messages: list[Any], embed: EmbedOne | None = None, traceparent: str | None = None
+    ) -> Decision:
         import httpx
 
+        headers = {"traceparent": traceparent} if traceparent is not None else None
         try:
-            r = await self._client.post(self.url + "/route", json={"router": name, "messages": messages})
+            r = await self._client.post(
+                self.url + "/route", json={"router": name, "messages": messages}, headers=headers
+            )
         except httpx.HTTPError as exc:
             raise RouterUnavailable(f"router service at {self.url}: {type(exc).__name__}") from exc
         if r.status_code == 404:

@@ -4,6 +4,9 @@
     GET  /routers  names and versions served
     GET  /health   alive; GET /ready: the database and the routers are loaded
 
+Each ``/route`` call is a SERVER span continuing the caller's W3C ``traceparent`` (the gateway's client span), sent
+to ``observability.otlp_endpoint`` like the gateway's spans: one request is one trace across both services.
+
 It follows the same database and config bus as the gateways, so a router trained through any gateway's admin
 API is served here within a second, from the stored weights. It does not train (gateways do) and does not seed
 the YAML routers (gateways do).
@@ -29,6 +32,7 @@ class RouterServiceApp:
         self._engine = None
         self._bus = None
         self._embeddings = None
+        self.tracing = None
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] == "lifespan":
@@ -38,7 +42,12 @@ class RouterServiceApp:
             return
         path, method = scope["path"], scope["method"]
         if path == "/route" and method == "POST":
-            await self._route(receive, send)
+            span = self._span(scope)
+            try:
+                await self._route(receive, send, span)
+            finally:
+                if span is not None:
+                    span.end()
         elif path == "/health":
             await _json(send, 200, {"status": "ok"})
         elif path == "/ready":
@@ -50,7 +59,17 @@ class RouterServiceApp:
         else:
             await _error(send, 404, f"no route {method} {path}", "not_found")
 
-    async def _route(self, receive, send) -> None:
+    def _span(self, scope):
+        """A SERVER span for this call: a child of the caller's span when it sent ``traceparent``."""
+        if self.tracing is None:
+            return None
+        from observability import SERVER, parent_from_traceparent
+
+        tp = next((v for k, v in scope["headers"] if k == b"traceparent"), None)
+        parent = parent_from_traceparent(tp.decode("latin-1")) if tp is not None else None
+        return self.tracing.start_span("POST /route", SERVER, {"http.route": "/route"}, parent)
+
+    async def _route(self, receive, send, span=None) -> None:
         body = b""
         while True:
             message = await receive()
@@ -71,11 +90,17 @@ class RouterServiceApp:
         try:
             decision = await self.runtime.local.decide(name, messages)
         except RouterNotFound as exc:
+            if span is not None:
+                span.set_error("router_not_found", exc.message)
             await _error(send, 404, exc.message, "router_not_found")
             return
         except IntentRouterError as exc:
             await _error(send, 400, exc.message, "invalid_request")
             return
+        if span is not None:  # the decision, never the text
+            span.set_attribute("interlock.router", decision.router)
+            span.set_attribute("interlock.route.intent", decision.intent or "-")
+            span.set_attribute("interlock.route.reason", decision.reason)
         await _json(send, 200, decision.to_json())
 
     async def _lifespan(self, receive, send) -> None:
@@ -103,6 +128,11 @@ class RouterServiceApp:
         from gateway.intent.runtime import RouterRuntime
 
         s = self.settings
+        obs = s.observability
+        if obs.tracing:
+            from observability import Tracing
+
+            self.tracing = Tracing("interlock-router", otlp_endpoint=obs.otlp_endpoint)
         await asyncio.to_thread(migrate, s.database.url)
         self._engine = make_engine(s.database.url)
         self._embeddings = EmbeddingService(load_embedder(s.embeddings), max_batch=s.embeddings.max_batch)
@@ -121,6 +151,9 @@ class RouterServiceApp:
         self.runtime = runtime
 
     async def _stop(self) -> None:
+        if self.tracing is not None:
+            self.tracing.flush(2.0)
+            self.tracing.shutdown()
         if self._bus is not None:
             await self._bus.aclose()
         if self._embeddings is not None:
