@@ -7,9 +7,10 @@ Innermost step (just before the dispatcher), so a retry, a hedge or a fallback i
   ``output_actions.retries`` times, then falls back when a ``fallback_model`` is set; ``fallback`` asks that model;
   ``hedge`` asks ``hedge_k`` times at once (or the extra tries only after ``hedge_after`` seconds without an
   answer), serves the first answer that passes every rule and cancels the rest, within a per-policy token bucket
-  of hedges per minute (``guard_hedge.py``, streams too); ``escalate`` records the case masked (``guardrail_escalations``), posts the webhook and
-  withholds the answer (or serves it with ``escalate_serves``); ``block`` and anything still failing at the end
-  answer with the policy's stock reply or a 400 ``guardrail_blocked`` naming the guard.
+  of hedges per minute (``guard_hedge.py``, streams too); ``escalate`` records the case masked
+  (``guardrail_escalations``), posts the webhook and withholds the answer (or serves it with ``escalate_serves``);
+  ``block`` and anything still failing at the end answer with the policy's stock reply or a 400
+  ``guardrail_blocked`` naming the guard.
 - Streams: ``WindowStream`` (``guard_stream.py``) holds back the last ``hold_back_tokens`` content chunks and
   scores the sent tail plus them before each chunk goes out; a trip ends the stream with an OpenAI error event.
 - Findings (types, offsets, scores) join the input side's in ``ctx.notes["guardrails"]`` (the record keeps guard
