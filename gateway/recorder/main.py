@@ -195,7 +195,8 @@ def _span_store(settings: Settings):
     from gateway.db import make_engine
     from gateway.recorder.spans_store import SpanStore
 
-    return SpanStore(make_engine(settings.store_url), settings.trace_store)
+    # The OTLP queue's cap: past it the reader waits, the pipe fills, and the gateway sheds traces (process.py).
+    return SpanStore(make_engine(settings.store_url), settings.trace_store, max_bytes=_MAX_SPAN_BYTES)
 
 
 def main() -> None:

@@ -19,6 +19,7 @@ priority, never in the gateway.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections import deque
 from typing import Any
@@ -78,9 +79,15 @@ def sampled(trace_id: str, ratio: float) -> bool:
 
 class SpanStore:
     """Tail-samples spans by trace and writes the kept ones; see the module docstring.
-    ``add_block`` may be called from any thread; ``tick``, ``retention`` and ``close`` from one."""
+    ``add_block`` may be called from any thread; ``tick``, ``retention`` and ``close`` from one.
 
-    def __init__(self, engine: Engine, config: dict[str, Any], *, clock=time.time) -> None:
+    With ``max_bytes``, ``add_block`` waits while that many bytes of blocks wait to be parsed: the caller is the
+    recorder's span reader, so the backlog stays in the gateway's pipe and the gateway sheds traces
+    (``process.py``), as for the OTLP export queue. Without it a slow database let the queue grow without end."""
+
+    def __init__(
+        self, engine: Engine, config: dict[str, Any], *, clock=time.time, max_bytes: int | None = None
+    ) -> None:
         self.engine = engine
         self.keep_ratio = float(config.get("keep_ratio", 0.1))
         self.slow_ms = float(config.get("slow_ms", 2000))
@@ -90,6 +97,11 @@ class SpanStore:
         self.retention_interval = float(config.get("retention_interval", 60))
         self._clock = clock
         self._blocks: deque[bytes] = deque()
+        self._max_bytes = max_bytes
+        # One writer each (the reader adds, the loop thread takes), so no read-modify-write race between them.
+        self._added_bytes = self._taken_bytes = 0
+        self._room = threading.Event()
+        self._closed = False
         self._pending: dict[str, tuple[float, list[dict]]] = {}
         self._next_retention = 0.0
         self._insert = _insert_for(engine)
@@ -97,18 +109,30 @@ class SpanStore:
         self.stored = self.sampled_out = self.expired = self.errors = 0
 
     def add_block(self, block: bytes) -> None:
+        limit = self._max_bytes
+        while limit is not None and self._added_bytes - self._taken_bytes >= limit and not self._closed:
+            self._room.clear()
+            if self._added_bytes - self._taken_bytes < limit:  # the loop thread took blocks meanwhile
+                break
+            self._room.wait(0.5)
+        self._added_bytes += len(block)
         self._blocks.append(block)  # deque.append is atomic: the span reader thread calls this
 
     def tick(self) -> None:
         """Parse what arrived, judge finished traces, write kept spans, and run retention when due."""
         now = self._clock()
-        finished: list[list[dict]] = []
-        while self._blocks:
+        # Only what is queued now (the reader refills the queue as it empties), and finished traces judged and
+        # written block by block: parsed rows are several times the size of their bytes.
+        for _ in range(len(self._blocks)):
+            block = self._blocks.popleft()
+            self._taken_bytes += len(block)
+            self._room.set()
             try:
-                rows = parse_block(self._blocks.popleft())
+                rows = parse_block(block)
             except (ValueError, KeyError, TypeError):
                 log.warning("trace store: an unreadable span block was skipped")
                 continue
+            finished: list[list[dict]] = []
             for row in rows:
                 entry = self._pending.get(row["trace_id"])
                 if entry is None:
@@ -116,13 +140,12 @@ class SpanStore:
                 entry[1].append(row)
                 if row["kind"] == SERVER and "interlock.request_id" in row["attributes"]:  # the request's own span
                     finished.append(self._pending.pop(row["trace_id"])[1])
+            self._write([row for spans in finished for row in self._judge(spans)])
         stale = [t for t, (seen, _) in self._pending.items() if now - seen >= self.trace_wait]
         excess = len(self._pending) - len(stale) - MAX_PENDING
         if excess > 0:
             stale += [t for t in list(self._pending)[:excess] if t not in stale]
-        finished += [self._pending.pop(t)[1] for t in stale]
-        kept = [row for spans in finished for row in self._judge(spans)]
-        self._write(kept)
+        self._write([row for t in stale for row in self._judge(self._pending.pop(t)[1])])
         if now >= self._next_retention:
             self._next_retention = now + self.retention_interval
             self.retention(now)
@@ -131,6 +154,8 @@ class SpanStore:
         """Judge and write everything still pending (the recorder is ending)."""
         self.trace_wait = 0.0
         self._next_retention = float("inf")
+        self._closed = True
+        self._room.set()
         self.tick()
 
     def _judge(self, spans: list[dict]) -> list[dict]:

@@ -160,3 +160,45 @@ def test_when_batches_come_in_every_size_then_the_recorder_keeps_few_prepared_st
         start += size
     # Measured: 89 MB with 16 statements cached per connection, 163 MB with the driver's default of 128.
     assert ship_all(sqlite_url, journal, prefix, start) < 120 * MiB
+
+
+def server_span(i: int) -> bytes:
+    """A request's own span (so the store judges its trace at once) with attributes of a realistic size."""
+    attrs = [{"key": "interlock.request_id", "value": {"stringValue": f"r{i}"}}] + [
+        {"key": f"interlock.attr{j}", "value": {"stringValue": "v" * 40}} for j in range(40)
+    ]
+    span = {
+        "traceId": f"{i + 1:032x}",
+        "spanId": f"{i + 1:016x}",
+        "name": "chat m",
+        "kind": 2,
+        "startTimeUnixNano": "1764547200000000000",
+        "endTimeUnixNano": "1764547200001000000",
+        "attributes": attrs,
+    }
+    return orjson.dumps(span, option=orjson.OPT_APPEND_NEWLINE)
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads VmHWM from /proc (Linux)")
+def test_when_spans_arrive_faster_than_the_trace_store_takes_them_then_its_queue_stays_bounded(sqlite_url):
+    """The store parses its queue once per loop interval: between two ticks the reader could take all the pipe
+    gives. With the OTLP queue's cap it waits instead, and the backlog stays in the pipe (the gateway sheds)."""
+    migrate(sqlite_url)
+    proc = recorder({"store_url": sqlite_url, "trace_store": {"keep_ratio": 0.0}, "interval": 0.5})
+    chunk = b"".join(server_span(i) for i in range(500))  # ~1 MiB
+    fd = proc.stdin.fileno()
+    os.set_blocking(fd, False)
+    sent = 0
+    try:
+        while sent < 128 * MiB and select.select([], [fd], [], 3.0)[1]:
+            view = memoryview(chunk)
+            while view and select.select([], [fd], [], 3.0)[1]:
+                view = view[os.write(fd, view) :]
+            sent += len(chunk) - len(view)
+            if view:
+                break
+        # Measured: 86 MB; 199 MB without the cap (the peak grew with what was sent).
+        assert peak_rss(proc.pid) < 130 * MiB
+    finally:
+        proc.kill()
+        proc.wait()
