@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import os
 import statistics
+import sys
 import time
 
 import orjson
@@ -73,6 +74,8 @@ async def run(n: int) -> None:
             f"CPU p50 {statistics.median(cpu):6.2f} ms p99 {pct(cpu, 0.99):6.2f} ms (n={n})"
         )
 
+    await loop_stall(runtime, rules, service, n)
+
     mask_map = MaskMap()
     masked = runtime.guards["pii"].analyze(PROMPT)
     answer = mask_map.mask(PROMPT, masked)
@@ -102,12 +105,43 @@ async def run(n: int) -> None:
     service.close()
 
 
+async def loop_stall(runtime, rules, service, n: int) -> None:
+    """What guarded requests cost the requests beside them that need no guard: a 1 ms ticker on the event loop
+    (as an unguarded request's own awaits would be) measures how late it wakes while guards score prompts,
+    four requests at a time, against the same ticker on an idle loop. Lateness = the event loop was held
+    (the GIL taken by guard threads, or work done on the loop itself)."""
+    from embeddings import RequestEmbeddings
+    from guardrails import GuardContext
+
+    async def ticker(stop: asyncio.Event, late: list[float]) -> None:
+        while not stop.is_set():
+            t = time.perf_counter()
+            await asyncio.sleep(0.001)
+            late.append((time.perf_counter() - t - 0.001) * 1000)
+
+    async def guarded() -> None:
+        for _ in range(n // 4):
+            await runtime.scan([PROMPT], rules, GuardContext(embed=RequestEmbeddings(service).get), timeout=5)
+
+    for label, busy in (("idle loop", False), ("4 guarded requests at a time", True)):
+        stop, late = asyncio.Event(), []
+        tick = asyncio.create_task(ticker(stop, late))
+        if busy:
+            await asyncio.gather(*(guarded() for _ in range(4)))
+        else:
+            await asyncio.sleep(2)
+        stop.set()
+        await tick
+        print(f"event-loop lateness, {label:28} p50 {statistics.median(late):5.2f} ms  p99 {pct(late, 0.99):5.2f} ms")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=300)
     ap.add_argument("--cores", type=int, default=1)
     args = ap.parse_args()
     os.sched_setaffinity(0, set(sorted(os.sched_getaffinity(0))[: args.cores]))
+    sys.setswitchinterval(0.0005)  # as the gateway sets it at startup (services/gateway/app.py)
     asyncio.run(run(args.n))
 
 
