@@ -39,6 +39,9 @@ class WindowStream:
         acts = policy.output_actions
         self._hold, self._window = acts.hold_back_tokens, acts.window_chars
         self._partial = frozenset(policy.output) - WHOLE_ANSWER
+        self._whole = bool(frozenset(policy.output) & WHOLE_ANSWER)
+        if not self._partial:  # only whole-answer rules: holding tokens back would protect nothing
+            self._hold = 0
         self._escalated = False
         self._trip: Exception | None = None
         #: Measured for the bench and the record: the most chunks held at once, and the wait before the first went out.
@@ -61,7 +64,8 @@ class WindowStream:
             async for ev in events:
                 if ev == DONE_EVENT:
                     full = "".join(answer)
-                    verdict = await self._judge(full, whole=True)
+                    if self._whole:
+                        verdict = await self._judge(full, whole=True)
                     if verdict.action not in PASSING and await self._stop(verdict, full):
                         yield self._error_event(verdict)
                         yield DONE_EVENT
@@ -79,7 +83,8 @@ class WindowStream:
                     yield ev
                     continue
                 held.append((ev, piece))
-                answer.append(piece)
+                if self._whole:  # kept only when a whole-answer rule will read it
+                    answer.append(piece)
                 count = sum(1 for _, p in held if p)
                 self.max_held = max(self.max_held, count)
                 while held and (count > self._hold or not held[0][1]):

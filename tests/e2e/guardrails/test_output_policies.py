@@ -83,6 +83,7 @@ def gateway_url(replica: EmulatorServer, webhook: Webhook, tmp_path_factory) -> 
             "output": {"keywords": {"action": "escalate"}},
             "output_actions": {"hold_back_tokens": 4},
         },
+        "stream-json": {"output": {"json": {"action": "block"}}},
         "stream": {
             "output": {"keywords": {"action": "block"}, "refusal": {"action": "block"}},
             "output_actions": {"hold_back_tokens": 4},
@@ -260,6 +261,28 @@ def test_when_a_stream_trips_an_escalate_rule_then_it_stops_and_the_case_holds_t
     case = next(c for c in cases if c["policy"] == "stream-escalate")
     assert [f["guard"] for f in case["findings"]] == ["keywords"]
     assert "jane.roe@example.com" not in case["answer"] and "[EMAIL_ADDRESS_1]" in case["answer"]
+
+
+def test_when_a_streamed_answer_breaks_the_requested_json_then_it_ends_with_an_error_not_done(gateway_url, upstream):
+    upstream.script_replies("this is not JSON at all")
+    stream = client(gateway_url).chat.completions.create(
+        model="m-stream-json",
+        messages=[{"role": "user", "content": "give me JSON"}],
+        response_format={"type": "json_object"},
+        stream=True,
+    )
+    with pytest.raises(openai.APIError) as info:
+        for _ in stream:
+            pass
+    assert "'json'" in str(info.value.message)
+    upstream.script_replies('{"ok": true}')
+    stream = client(gateway_url).chat.completions.create(
+        model="m-stream-json",
+        messages=[{"role": "user", "content": "give me JSON"}],
+        response_format={"type": "json_object"},
+        stream=True,
+    )
+    assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == '{"ok": true}'
 
 
 def test_when_a_stream_passes_then_every_token_arrives_in_order(gateway_url, upstream):
