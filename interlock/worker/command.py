@@ -82,6 +82,13 @@ def prepare_command(venv: Path, model_dir: Path) -> None:
     show_default=True,
     help="torch.compile: ~25% more tokens/s, but ready after ~2 min instead of ~1.",
 )
+@click.option(
+    "--otlp-traces-endpoint",
+    default=None,
+    envvar="INTERLOCK_OBSERVABILITY__OTLP_ENDPOINT",
+    help="OTLP/HTTP traces endpoint for vLLM's spans (default: the gateway's observability.otlp_endpoint from "
+    "INTERLOCK_OBSERVABILITY__OTLP_ENDPOINT); each request's span continues the gateway's traceparent.",
+)
 @click.option("--ready-timeout", default=600.0, show_default=True, type=float, help="Seconds to wait for ready.")
 @click.argument("vllm_args", nargs=-1, type=click.UNPROCESSED)
 def start_command(ready_timeout: float, vllm_args: tuple[str, ...], **options: object) -> None:

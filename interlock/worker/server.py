@@ -74,6 +74,7 @@ class VLLMWorker:
         torch_compile: bool = False,
         extra_args: Sequence[str] = (),
         log_path: str | Path | None = None,
+        otlp_traces_endpoint: str | None = None,
     ) -> None:
         self.port = port
         self.model_dir = Path(model_dir).expanduser()
@@ -85,6 +86,9 @@ class VLLMWorker:
         self.kv_cache_gib = kv_cache_gib
         self.torch_compile = torch_compile
         self.extra_args = list(extra_args)
+        #: OTLP/HTTP traces endpoint (``.../v1/traces``): vLLM exports a span per request there, the child of the
+        #: ``traceparent`` our gateway sends, so the worker joins the request's trace.
+        self.otlp_traces_endpoint = otlp_traces_endpoint
         self.log_path = Path(log_path) if log_path is not None else None
         self.ready_seconds: float | None = None
         """Seconds from ``start()`` until the worker answered ``/v1/models``."""
@@ -115,12 +119,19 @@ class VLLMWorker:
         cmd += ["--max-model-len", str(self.max_model_len), "--dtype", self.dtype]
         if not self.torch_compile:
             cmd.append("--enforce-eager")
+        if self.otlp_traces_endpoint:
+            cmd += ["--otlp-traces-endpoint", self.otlp_traces_endpoint]
         return cmd + self.extra_args
 
     def environment(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k not in _DROPPED_ENV}
         # KV cache in GiB; vLLM's CPU default takes a large share of RAM, too much for a shared test machine.
-        return {**env, **_OFFLINE_ENV, "VLLM_CPU_KVCACHE_SPACE": str(self.kv_cache_gib)}
+        env = {**env, **_OFFLINE_ENV, "VLLM_CPU_KVCACHE_SPACE": str(self.kv_cache_gib)}
+        if self.otlp_traces_endpoint:
+            # vLLM's exporter speaks gRPC unless told otherwise; our collectors (and endpoint setting) are OTLP/HTTP.
+            env["OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"] = "http/protobuf"
+            env.setdefault("OTEL_SERVICE_NAME", "vllm-worker")
+        return env
 
     def start(self) -> VLLMWorker:
         """Launch the server and return at once; ``wait_ready()`` blocks until it serves."""

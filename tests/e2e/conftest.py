@@ -9,14 +9,23 @@ from pathlib import Path
 import pytest
 
 from interlock.worker import DEFAULT_MODEL_DIR, DEFAULT_VENV, MODEL_DIR_ENV, VENV_ENV, VLLMWorker, prepare
+from tests.support.otlp_sink import OTLPSink, otlp_sink
 
 
 @pytest.fixture(scope="session")
-def vllm_worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VLLMWorker]:
+def vllm_traces() -> Iterator[OTLPSink]:
+    """The OTLP/HTTP sink the session's vLLM worker exports its spans to (``.spans``, ``.url``)."""
+    with otlp_sink() as sink:
+        yield sink
+
+
+@pytest.fixture(scope="session")
+def vllm_worker(tmp_path_factory: pytest.TempPathFactory, vllm_traces: OTLPSink) -> Iterator[VLLMWorker]:
     """A started, ready ``VLLMWorker`` on a free port (``.url``, ``.base_url``, ``.served_model_name``).
 
     Prepares the venv and model first (a no-op once ``scripts/worker-env.sh`` has run, as CI does). Starting
-    takes about a minute, so tests using it need ``@pytest.mark.timeout(900)`` (fixture setup counts).
+    takes about a minute, so tests using it need ``@pytest.mark.timeout(900)`` (fixture setup counts). Its
+    request spans go to ``vllm_traces`` (as ``interlock worker start`` sends them to the configured endpoint).
     Skipped only when the venv cannot be made on this machine, and never under CI, where that fails.
     """
     venv = Path(os.environ.get(VENV_ENV, DEFAULT_VENV))
@@ -29,5 +38,7 @@ def vllm_worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VLLMWorker
             pytest.fail(message)
         pytest.skip(message)
     log = tmp_path_factory.mktemp("vllm") / "worker.log"
-    with VLLMWorker(port=0, model_dir=model_dir, venv=venv, log_path=log) as worker:
+    with VLLMWorker(
+        port=0, model_dir=model_dir, venv=venv, log_path=log, otlp_traces_endpoint=vllm_traces.url
+    ) as worker:
         yield worker
