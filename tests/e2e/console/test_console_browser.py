@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from tests.support.polling import eventually
 
 CHROMIUM = "/usr/bin/chromium"  # Debian's: Playwright's own browser download cannot work here
 ADMIN = "console-admin-token"
+#: The README's screenshot: rewritten only with INTERLOCK_UPDATE_SCREENSHOTS=1 (a test run must not dirty the tree).
 SCREENSHOT = Path(__file__).resolve().parents[3] / "docs" / "console.png"
 
 pytestmark = [
@@ -88,15 +90,21 @@ def test_when_the_console_is_opened_without_a_token_then_it_asks_for_one(browser
     page.close()
 
 
-def test_when_requests_were_just_sent_then_the_traffic_chart_has_their_data_points(page):
+def test_when_requests_were_just_sent_then_the_traffic_chart_has_their_data_points(page, tmp_path):
     page.wait_for_selector(".chart[data-panel=traffic] canvas")
     sent = page.evaluate("Math.max(...window.interlockConsole.charts.traffic.series.requests.map(v => v || 0))")
     total = page.evaluate("window.interlockConsole.charts.traffic.series.requests.reduce((a, v) => a + (v || 0), 0)")
     assert total == 5 and sent >= 1
     assert page.inner_text("#tiles").count("5") >= 1
     page.wait_for_selector(".chart[data-panel=latency] canvas")
-    SCREENSHOT.parent.mkdir(exist_ok=True)
-    page.screenshot(path=str(SCREENSHOT), full_page=False)
+    update = os.environ.get("INTERLOCK_UPDATE_SCREENSHOTS") == "1"
+    before = SCREENSHOT.stat().st_mtime_ns if SCREENSHOT.exists() else None
+    shot = SCREENSHOT if update else tmp_path / "console.png"
+    shot.parent.mkdir(exist_ok=True)
+    page.screenshot(path=str(shot), full_page=False)
+    assert shot.stat().st_size > 0
+    if not update:
+        assert (SCREENSHOT.stat().st_mtime_ns if SCREENSHOT.exists() else None) == before  # the tree stays clean
 
 
 def test_when_a_request_is_opened_then_its_trace_shows_each_step_as_a_span(page, console):
