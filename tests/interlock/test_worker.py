@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
 import sys
 from pathlib import Path
 
@@ -9,6 +12,7 @@ import pytest
 
 from interlock.worker import VLLMWorker
 from tests.support import fake_vllm
+from tests.support.servers import free_port
 
 
 def fake_prepared(tmp_path: Path) -> tuple[Path, Path]:
@@ -32,3 +36,21 @@ def test_when_the_worker_stops_then_vllms_exit_leak_reports_are_not_printed(tmp_
     output = log.read_text() if log else capfd.readouterr().out
     assert "fake vLLM: serving smollm2" in output and "fake vLLM: shut down" in output
     assert "leaked" not in output and "nanobind" not in output and "resource_tracker" not in output
+
+
+def test_when_an_otlp_endpoint_is_configured_then_worker_start_passes_it_to_vllm_over_http(tmp_path):
+    venv, model = fake_prepared(tmp_path)
+    cmd = [sys.executable, "-c", "from interlock.cli import main; main()", "worker", "start"]
+    cmd += ["--venv", str(venv), "--model", str(model), "--port", str(free_port())]
+    env = {**os.environ, "INTERLOCK_OBSERVABILITY__OTLP_ENDPOINT": "http://collector:4318/v1/traces"}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines = []
+    try:
+        for line in proc.stdout:  # until the worker is ready: the fake vLLM has printed what it was given by then
+            lines.append(line)
+            if "vLLM worker ready" in line:
+                break
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+    assert "fake vLLM: traces to http://collector:4318/v1/traces over http/protobuf" in "".join(lines), lines

@@ -7,6 +7,7 @@ Run as ``python fake_vllm.py -m vllm.entrypoints.openai.api_server --model DIR -
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 
@@ -33,13 +34,16 @@ leaked shared_memory objects to clean up at shutdown
 
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser()
-    for flag in ("-m", "--model", "--served-model-name", "--host", "--port"):
+    for flag in ("-m", "--model", "--served-model-name", "--host", "--port", "--otlp-traces-endpoint"):
         parser.add_argument(flag)
     args, _ = parser.parse_known_args(argv)
     # SIGTERM is awaited here, not handled by uvicorn (which re-raises it after its shutdown, ending the process
     # before it could print what vLLM prints at exit).
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
     names = [args.served_model_name]
+    if args.otlp_traces_endpoint:  # what a test checks: the endpoint, and the protocol vLLM's exporter would use
+        protocol = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "grpc")
+        print("INFO fake vLLM: traces to", args.otlp_traces_endpoint, "over", protocol, flush=True)
     with EmulatorServer(port=int(args.port), host=args.host, mode="thread", model=args.model, served_model_names=names):
         print("INFO fake vLLM: serving", args.served_model_name, flush=True)
         signal.sigwait({signal.SIGTERM})
