@@ -130,6 +130,7 @@ class PatternGroupRecognizer(EntityRecognizer):
 
 _PHONE = re.compile(r"(?<![\w+])(?:\+|00)?\d{1,4}(?:[ .-]?\(?\d{1,4}\)?)(?:[ .-]?\d{2,4}){1,4}(?![\w-])")
 _DATE_LIKE = re.compile(r"^\d{4}[-./]\d{1,2}[-./]\d{1,2}$|^\d{1,2}[-./]\d{1,2}[-./]\d{2,4}$")
+_NOT_PHONE = re.compile(r"^\d{4}[-./]\d{1,2}[-./]\d{1,2}|^\d{3,4}-\d{2}-\d{4}$")
 _PHONE_CONTEXT = re.compile(
     r"(?i)(call|phone|tel|mobile|cell|whatsapp|fax|reach|text|number|contact|dial)\W{0,3}\S*\W*$"
 )
@@ -153,7 +154,12 @@ class PhoneNumberRecognizer(EntityRecognizer):
             digits = sum(c.isdigit() for c in value)
             if not 7 <= digits <= 15 or _DATE_LIKE.match(value) or (value.isdigit() and digits > 11):
                 continue
-            score = 0.7 if _PHONE_CONTEXT.search(text[max(0, m.start() - 30) : m.start()]) else 0.5
+            if _NOT_PHONE.match(value):  # a timestamp, or an SSN / licence layout: other recognizers' business
+                continue
+            context = _PHONE_CONTEXT.search(text[max(0, m.start() - 30) : m.start()])
+            if not context and len(value.split()) == 2 and not any(c in value for c in "+-.()"):
+                continue  # "370 3911": two bare groups are a house number and a postcode as often as a phone
+            score = 0.7 if context else 0.5
             out.append(RecognizerResult("PHONE_NUMBER", m.start(), m.end(), score))
         return out
 
