@@ -100,6 +100,9 @@ def test_when_the_service_guards_then_masking_works_as_embedded(replica, stub, t
         assert EMAIL in ask(url)  # the emulator echoes the masked prompt; the gateway unmasks the answer
         assert EMAIL not in sent_upstream(replica) and "[EMAIL_ADDRESS_1]" in sent_upstream(replica)
         assert httpx.get(url + "/ready").json()["guardrails_service"] is True
+        checked = httpx.post(url + "/v1/guardrails/check", json={"text": f"write to {EMAIL}", "policy": "mask"})
+        assert checked.status_code == 200 and EMAIL not in checked.json()["text"]
+        assert "EMAIL_ADDRESS" in [f["type"] for f in checked.json()["findings"]]
         bad = httpx.post(service.url + "/scan", json={"texts": "x", "rules": {}})
         assert bad.status_code == 400 and bad.json()["error"]["param"] == "texts"
 
