@@ -23,7 +23,7 @@ class FeedbackConfig(BaseModel):
     max_conversations: int = Field(100_000, ge=1)
     """Conversations remembered per gateway process at most (the oldest are forgotten first)."""
     store_content_for: list[str] = Field(default_factory=list)
-    """Key ids or names, and team ids, whose prompts and outputs are stored (non-streaming outputs), for
+    """Key ids or names, and team ids, whose prompts and outputs are stored (streamed outputs assembled), for
     ``interlock feedback export``. Empty: no content is stored, ever."""
     flush_interval: float = Field(1.0, gt=0)
     """Seconds between batched writes of implicit signals."""

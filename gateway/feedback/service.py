@@ -16,6 +16,7 @@ from gateway.errors import InvalidRequest, NotFound
 from gateway.feedback.config import FeedbackConfig
 from gateway.feedback.signals import Signal, SignalDetector, is_refusal
 from gateway.feedback.store import FeedbackStore
+from gateway.feedback.streams import AssembledStream
 from gateway.pipeline import Handler
 from gateway.types import Principal, RequestContext, UpstreamResponse
 
@@ -128,7 +129,7 @@ class Feedback:
 
     async def step(self, ctx: RequestContext, call_next: Handler) -> Any:
         """Pipeline step (with ``implicit`` or ``store_content_for``): watch chat requests end; read refusals and
-        opted-in content from complete answers."""
+        opted-in content from complete answers, and from streamed ones once their text is assembled."""
         if ctx.route != "chat":
             return await call_next(ctx)
         if self.config.implicit:
@@ -136,7 +137,14 @@ class Feedback:
         result = await call_next(ctx)
         if isinstance(result, UpstreamResponse):
             self._inspect(ctx, result.body)
+            return result
+        if self.config.implicit or self._wants_content(ctx.principal):  # a stream: assemble only when needed
+            return AssembledStream(result, ctx, self._inspect)
         return result
+
+    def _wants_content(self, p: Principal) -> bool:
+        wanted = self._content_for
+        return bool(wanted) and (p.key_id in wanted or p.key_name in wanted or p.team_id in wanted)
 
     def _inspect(self, ctx: RequestContext, raw: bytes) -> None:
         try:
@@ -148,8 +156,7 @@ class Feedback:
         if is_refusal(body):
             ctx.notes["refusal"] = True
         p = ctx.principal
-        wanted = self._content_for
-        if wanted and (p.key_id in wanted or p.key_name in wanted or p.team_id in wanted):
+        if self._wants_content(p):
             choices = body.get("choices") or [{}]
             output = (choices[0].get("message") or {}).get("content") if isinstance(choices[0], dict) else None
             self._content.append(

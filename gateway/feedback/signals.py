@@ -5,7 +5,7 @@
   starting like a correction ("No, I meant ..."): about the earlier request;
 - **early termination**: the client left a stream after tokens had arrived: about this request;
 - **refusal**: the model declined (an OpenAI ``refusal`` field, a ``content_filter`` finish, or an answer that
-  opens like a refusal): about this request (non-streaming answers only: streams are relayed untouched);
+  opens like a refusal): about this request (a stream is read as its text is assembled, ``streams.py``);
 - **abandonment**: the conversation's last answer went badly (any of the above, or an error) and no next turn
   came within ``abandon_after``: about that last request (found by ``sweep``).
 

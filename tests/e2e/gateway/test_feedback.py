@@ -171,6 +171,42 @@ def test_when_the_model_refuses_then_a_refusal_and_later_an_abandonment_are_reco
     assert kinds(db, rid, expected=2) == ["abandonment", "refusal"]  # no next turn within abandon_after
 
 
+def stream_chat(url: str, key: str, messages: list[dict]) -> tuple[str, str]:
+    """One streamed chat request read to its end; returns (our request id, the text the client assembled)."""
+    c = openai.OpenAI(base_url=url + "/v1", api_key=key, max_retries=0)
+    r = c.chat.completions.with_raw_response.create(model="m", messages=messages, max_tokens=8, stream=True)
+    text = "".join(chunk.choices[0].delta.content or "" for chunk in r.parse() if chunk.choices)
+    return r.headers["x-interlock-request-id"], text
+
+
+def test_when_a_streamed_answer_refuses_then_a_refusal_is_recorded(gw):
+    url, db, keys = gw
+    rid, text = stream_chat(url, keys["b"], [{"role": "user", "content": "I'm sorry, but I can't help with that."}])
+    assert text.strip().startswith("I'm sorry")
+    assert "refusal" in kinds(db, rid)
+
+
+def test_when_a_streamed_answer_is_edited_then_the_export_pairs_the_streamed_text(gw, tmp_path):
+    from click.testing import CliRunner
+
+    from interlock.cli import main
+
+    url, db, keys = gw
+    messages = [{"role": "user", "content": "Write a limerick about a streamed cat."}]
+    rid, streamed = stream_chat(url, keys["a"], messages)
+    assert post(url, keys["a"], {"request_id": rid, "edited_output": "A cat that was streamed"}).status_code == 200
+    out = tmp_path / "pairs.jsonl"
+
+    def exported() -> dict | None:
+        result = CliRunner().invoke(main, ["feedback", "export", "--database-url", db, "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        pairs = [orjson.loads(line) for line in out.read_bytes().splitlines()]
+        return next((p for p in pairs if p["chosen"] == "A cat that was streamed"), None)
+
+    pair = eventually(exported, timeout=10)
+    assert (pair["prompt"], pair["rejected"]) == (messages, streamed)
+
+
 def test_when_metrics_are_scraped_then_implicit_signals_are_counted_by_model_and_route(gw):
     url, _, keys = gw
     messages = [{"role": "user", "content": "Once more please."}]
