@@ -108,3 +108,10 @@ def test_when_a_text_holds_personal_data_then_the_pii_guard_finds_it_with_presid
 
 def test_when_a_text_has_no_personal_data_then_the_pii_guard_finds_nothing_above_threshold(pii):
     assert {t for t, _ in _found(pii, "how do I sort a list quickly?")} == set()
+
+
+@pytest.mark.parametrize(
+    "text", ["When: 2000-04-16 11:30", "Here's my SSN: 460-89-9847", "The restaurant is at 370 3911 Elm"]
+)
+def test_when_digits_only_look_like_a_phone_then_no_phone_number_is_found(pii, text):
+    assert "PHONE_NUMBER" not in {t for t, _ in _found(pii, text)}
