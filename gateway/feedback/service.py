@@ -129,7 +129,9 @@ class Feedback:
 
     async def step(self, ctx: RequestContext, call_next: Handler) -> Any:
         """Pipeline step (with ``implicit`` or ``store_content_for``): watch chat requests end; read refusals and
-        opted-in content from complete answers, and from streamed ones once their text is assembled."""
+        opted-in content from complete answers, and from streamed ones once their text is assembled. It runs
+        inside the guardrails step (``Gateway.start`` adds it after): the messages it stores are the PII guard's
+        masked ones and the output is the model's, before unmasking, so stored content is never raw PII."""
         if ctx.route != "chat":
             return await call_next(ctx)
         if self.config.implicit:
