@@ -28,8 +28,8 @@ from gateway.config import (
 )
 from gateway.errors import ConfigError
 from gateway.feedback.config import FeedbackConfig
-from guardrails.config import GuardrailsConfig
 from gateway.intent.config import IntentRouterConfig
+from guardrails.config import GuardrailsConfig
 from observability.config import RollupConfig, TraceStoreConfig
 
 
