@@ -95,7 +95,7 @@ class Gateway:
         if s.feedback.enabled:
             from gateway.feedback import Feedback
 
-            self.feedback = Feedback(s.feedback, self.engine, self.metrics)
+            self.feedback = Feedback(s.feedback, self.engine, self.metrics, redis_url=s.redis.url)
             await self.feedback.start()
             if s.feedback.implicit or s.feedback.store_content_for:  # else nothing of it on the request path
                 steps.append(self.feedback.step)

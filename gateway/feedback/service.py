@@ -68,11 +68,19 @@ def parse(body: Any) -> dict[str, Any]:
 
 
 class Feedback:
-    def __init__(self, config: FeedbackConfig, engine, metrics) -> None:
+    def __init__(self, config: FeedbackConfig, engine, metrics, *, redis_url: str | None = None) -> None:
         self.config = config
         self.store = FeedbackStore(engine)
         self.metrics = metrics
         self.detector = SignalDetector(config.window, config.abandon_after, config.similarity, config.max_conversations)
+        #: With Redis the conversations' state is shared by the replicas (``turns.py``); finished requests wait in
+        #: ``_observed`` for the next flush (one round trip per batch, none on the request path).
+        self._turns = None
+        if config.implicit and redis_url:
+            from gateway.feedback.turns import RedisTurns
+
+            self._turns = RedisTurns(redis_url, self.detector)
+        self._observed: list = []
         self._content_for = frozenset(config.store_content_for)
         self._pending: list[Signal] = []
         self._content: list[dict[str, Any]] = []
@@ -90,7 +98,12 @@ class Feedback:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+            if self._turns is not None:
+                with contextlib.suppress(Exception):  # best effort: the gateway is closing
+                    await self._detect()
             await self._flush()  # what was found in the last interval
+        if self._turns is not None:
+            await self._turns.aclose()
 
     # -- explicit ------------------------------------------------------------------------------------------
 
@@ -172,6 +185,11 @@ class Feedback:
             )
 
     def _finished(self, ctx: RequestContext) -> None:
+        if self._turns is not None:
+            obs = self.detector.observation(ctx)
+            if obs is not None and len(self._observed) < self.config.max_conversations:  # bounded if Redis hangs
+                self._observed.append(obs)
+            return
         signals = self.detector.observe(ctx)
         if signals:
             self._pending.extend(signals)
@@ -179,11 +197,22 @@ class Feedback:
     async def _run(self) -> None:
         while True:
             await asyncio.sleep(self.config.flush_interval)
-            self._pending.extend(self.detector.sweep())
+            try:
+                await self._detect()
+            except Exception:  # Redis is down or slow: the signals of this interval are lost, not the requests
+                log.warning("feedback: the shared conversation state is unavailable", exc_info=True)
             try:
                 await self._flush()
             except Exception:  # never let the task die; the signals of this interval are lost, not the requests
                 log.exception("feedback: writing implicit signals failed")
+
+    async def _detect(self) -> None:
+        if self._turns is None:
+            self._pending.extend(self.detector.sweep())
+            return
+        batch, self._observed = self._observed, []
+        self._pending.extend(await self._turns.observe(batch))
+        self._pending.extend(await self._turns.sweep())
 
     async def _flush(self) -> None:
         signals, self._pending = self._pending, []

@@ -9,17 +9,20 @@
 - **abandonment**: the conversation's last answer went badly (any of the above, or an error) and no next turn
   came within ``abandon_after``: about that last request (found by ``sweep``).
 
-A conversation is the key plus its messages up to the first user turn; each message is known by a short hash.
-State is per gateway process (a user whose next turn reaches another replica is not followed: a known limit).
+A conversation is the key plus its messages up to the first user turn; each message is known by a short hash, and
+the last user turn by a sketch (hashed character bigrams, order gone) that is enough for the similarity test.
+Nothing remembered holds text, so the state may live in Redis (``turns.py``), shared by every gateway replica;
+without Redis it is per process, here (a user whose next turn reaches another replica is then not followed).
 """
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import re
 import time
-from collections import OrderedDict
+import zlib
+from array import array
+from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 
 import orjson
@@ -37,8 +40,7 @@ REFUSAL = re.compile(
 
 @dataclass(slots=True)
 class Turn:
-    """What is remembered of one request: enough to attribute a signal to it (never its text beyond the last
-    user turn, which stays in memory only for the similarity test)."""
+    """What is remembered of one request: enough to attribute a signal to it, never its text."""
 
     request_id: str
     trace_id: str | None
@@ -48,10 +50,26 @@ class Turn:
     route: str
     prompt_version: str | None
     digests: tuple[bytes, ...]
-    last_user: str
+    sketch: bytes
     at: float
+    conv: str = ""
     negative: bool = False
     followed: bool = False
+
+
+@dataclass(slots=True)
+class Observation:
+    """One finished chat request, as the detector needs it: its turn, where to find the previous one, and what
+    its own text says (read now, so the text is not kept)."""
+
+    turn: Turn
+    opening: str
+    first_turn: bool
+    has_text: bool
+    correction: bool
+    early: bool
+    refusal: bool
+    failed: bool
 
 
 @dataclass(slots=True)
@@ -69,8 +87,23 @@ def _text(content) -> str:
     return ""
 
 
-def similar(a: str, b: str) -> float:
-    return difflib.SequenceMatcher(None, a[:500].lower(), b[:500].lower()).ratio()
+def sketch(text: str) -> bytes:
+    """The text's character bigrams (first 500 characters, lower case), each hashed to 16 bits, sorted: a
+    similarity can be computed from it, the text cannot be read back (its order is gone)."""
+    t = text[:500].lower()
+    return array("H", sorted(zlib.crc32(t[i : i + 2].encode()) & 0xFFFF for i in range(len(t) - 1))).tobytes()
+
+
+def similar(a: bytes, b: bytes) -> float:
+    """Dice coefficient of two sketches' bigram multisets (1.0: same bigrams)."""
+    if not a or not b:
+        return 0.0
+    ca, cb = Counter(array("H", a)), Counter(array("H", b))
+    return 2 * sum((ca & cb).values()) / ((len(a) + len(b)) // 2)
+
+
+def _key(key_id: str | None, digests: tuple[bytes, ...]) -> str:
+    return f"{key_id or '-'}:{hashlib.blake2b(b''.join(digests), digest_size=12).hexdigest()}"
 
 
 def is_refusal(body: dict) -> bool:
@@ -93,22 +126,20 @@ class SignalDetector:
     abandon_after: float = 300
     similarity: float = 0.8
     max_conversations: int = 100_000
-    clock: object = time.monotonic
+    clock: object = time.time  # wall time: with Redis, turns are compared across processes
     _convs: OrderedDict = field(default_factory=OrderedDict)
     _openings: OrderedDict = field(default_factory=OrderedDict)
 
-    def observe(self, ctx: RequestContext) -> list[Signal]:
-        """Called once when a chat request is over; returns the signals it reveals."""
+    def observation(self, ctx: RequestContext) -> Observation | None:
+        """What the detector needs of a finished chat request (``None``: not one it reads)."""
         messages = ctx.body.get("messages")
         if ctx.route != "chat" or not isinstance(messages, list) or not messages:
-            return []
-        now = self.clock()
+            return None
         digests = tuple(hashlib.blake2b(orjson.dumps(m), digest_size=8).digest() for m in messages)
         first_user = next((i for i, m in enumerate(messages) if isinstance(m, dict) and m.get("role") == "user"), 0)
         p = ctx.principal
-        conv = (p.key_id, digests[: first_user + 1])
         last = messages[-1] if isinstance(messages[-1], dict) else {}
-        last_user = _text(last.get("content")) if last.get("role") == "user" else ""
+        text = _text(last.get("content")) if last.get("role") == "user" else ""
         span = ctx.notes.get("otel_span")
         turn = Turn(
             ctx.request_id,
@@ -119,60 +150,87 @@ class SignalDetector:
             ctx.route,
             prompt_version(ctx.body),
             digests,
-            last_user,
-            now,
+            sketch(text),
+            self.clock(),
+            conv=_key(p.key_id, digests[: first_user + 1]),
         )
+        return Observation(
+            turn,
+            # An edited first question starts a "new" conversation: it is found by the key's last one with the
+            # same system prompt instead (users sharing a key interleave here: signals are missed, not made up).
+            opening=_key(p.key_id, digests[:first_user]),
+            first_turn=len(digests) == first_user + 1,
+            has_text=bool(text),
+            correction=bool(text and CORRECTION.match(text)),
+            early=ctx.status == 499 and ctx.stream and ctx.first_token_at is not None,
+            refusal=bool(ctx.notes.get("refusal")),
+            failed=ctx.status >= 400,
+        )
+
+    def judge(
+        self, obs: Observation, in_conv: Turn | None, at_opening: Turn | None
+    ) -> tuple[list[Signal], Turn | None]:
+        """The signals of ``obs`` given the conversation's last turn and the key's last turn with the same
+        opening; also the earlier turn when it is now followed (the caller stores it again)."""
+        turn = obs.turn
+        prev, same_conversation = in_conv, in_conv is not None
+        if prev is None and obs.first_turn:
+            prev = at_opening
         signals: list[Signal] = []
-        # An edited first question starts a "new" conversation: find it by the key's last one with the same
-        # system prompt instead (an app whose users share a key interleaves here: signals are missed, not made up).
-        opening = (p.key_id, digests[:first_user])
-        prev: Turn | None = self._convs.get(conv)
-        same_conversation = prev is not None
-        if prev is None and len(digests) == first_user + 1:
-            prev = self._openings.get(opening)
-        if prev is not None and now - prev.at <= self.window:
-            kind = self._reaction(prev, turn)
+        touched = None
+        if prev is not None and turn.at - prev.at <= self.window:
+            kind = self._reaction(prev, obs)
             if kind is not None:
-                signals.append(Signal(kind, prev, ctx.request_id))
+                signals.append(Signal(kind, prev, turn.request_id))
                 turn.negative = True  # retrying is a sign of trouble: if the user stops here, they gave up
             if kind is not None or same_conversation:  # a new, unrelated question does not continue that one
                 prev.followed = True
-        if ctx.status == 499 and ctx.stream and ctx.first_token_at is not None:
+                touched = prev
+        if obs.early:
             signals.append(Signal("early_termination", turn))
-        if ctx.notes.get("refusal"):
+        if obs.refusal:
             signals.append(Signal("refusal", turn))
-        turn.negative = turn.negative or any(s.turn is turn for s in signals) or ctx.status >= 400
-        self._convs[conv] = turn
-        self._convs.move_to_end(conv)
-        self._openings[opening] = turn
-        self._openings.move_to_end(opening)
-        for remembered in (self._convs, self._openings):
+        turn.negative = turn.negative or any(s.turn is turn for s in signals) or obs.failed
+        return signals, touched
+
+    def observe(self, ctx: RequestContext) -> list[Signal]:
+        """In process: called once when a chat request is over; returns the signals it reveals."""
+        obs = self.observation(ctx)
+        if obs is None:
+            return []
+        signals, _ = self.judge(obs, self._convs.get(obs.turn.conv), self._openings.get(obs.opening))
+        for remembered, key in ((self._convs, obs.turn.conv), (self._openings, obs.opening)):
+            remembered[key] = obs.turn
+            remembered.move_to_end(key)
             while len(remembered) > self.max_conversations:
                 remembered.popitem(last=False)
         return signals
 
-    def _reaction(self, prev: Turn, turn: Turn) -> str | None:
+    def _reaction(self, prev: Turn, obs: Observation) -> str | None:
+        turn = obs.turn
         if turn.digests == prev.digests:
             return "regeneration"
         n = len(prev.digests)
         edited = len(turn.digests) == n and turn.digests[:-1] == prev.digests[:-1]
         next_turn = len(turn.digests) == n + 2 and turn.digests[:n] == prev.digests
-        if not ((edited or next_turn) and turn.last_user and prev.last_user):
+        if not ((edited or next_turn) and obs.has_text and prev.sketch):
             return None
-        if CORRECTION.match(turn.last_user) or similar(turn.last_user, prev.last_user) >= self.similarity:
+        if obs.correction or similar(turn.sketch, prev.sketch) >= self.similarity:
             return "rephrase"
         return None
+
+    def abandoned(self, turn: Turn, now: float) -> bool:
+        return turn.negative and not turn.followed and now - turn.at >= self.abandon_after
 
     def sweep(self) -> list[Signal]:
         """Abandoned conversations (see the module docstring); forgets conversations past ``window``."""
         now = self.clock()
         out = []
         for conv, turn in list(self._convs.items()):
-            idle = now - turn.at
-            if turn.negative and not turn.followed and idle >= self.abandon_after:
+            if self.abandoned(turn, now):
                 out.append(Signal("abandonment", turn))
                 del self._convs[conv]
-            elif idle > self.window:
+            elif now - turn.at > self.window:
                 del self._convs[conv]
         for opening, turn in list(self._openings.items()):
             if now - turn.at > self.window:
