@@ -19,9 +19,11 @@ class FeedbackConfig(BaseModel):
     """A conversation whose last answer went badly (error, refusal, cut short, or a retry) and that gets no next
     turn within this many seconds counts as abandoned."""
     similarity: float = Field(0.8, gt=0, le=1)
-    """A next user turn at least this similar to the previous one (``difflib`` ratio) is a rephrase."""
+    """A next user turn at least this similar to the previous one (Dice coefficient of their character bigrams,
+    ``signals.similar``) is a rephrase."""
     max_conversations: int = Field(100_000, ge=1)
-    """Conversations remembered per gateway process at most (the oldest are forgotten first)."""
+    """Conversations remembered per gateway process at most (the oldest are forgotten first); with ``redis.url``
+    the state is in Redis instead (expiring after ``window``) and this bounds the turns waiting for a batch."""
     store_content_for: list[str] = Field(default_factory=list)
     """Key ids or names, and team ids, whose prompts and outputs are stored (streamed outputs assembled), for
     ``interlock feedback export``. Empty: no content is stored, ever."""
