@@ -1,21 +1,15 @@
 """Prompt injection and jailbreak detector: a small linear model over the shared MiniLM embedding, hashed
 character n-grams and rule flags (``_features.py``), trained by ``guardrails/training/train_injection.py``.
 
-The embedding comes from the request's shared memo (``GuardContext.embed``), computed off the event loop by
-the ``EmbeddingService``; the rest (n-gram hashing, a dot product) takes well under a millisecond and runs in
-a worker thread only for long texts. The shipped threshold was chosen on held-out data (see the README).
+Loading and scoring are ``_linear_guard.LinearModelGuard``'s (shared with the toxicity scorer). The shipped
+threshold was chosen on held-out data (see the README).
 """
 
 from __future__ import annotations
 
-import asyncio
 import re
-from importlib import resources
-from typing import Any
 
-from guardrails._features import LinearTextModel
-from guardrails.errors import GuardFailed
-from guardrails.types import Finding, GuardContext, GuardResult
+from guardrails._linear_guard import LinearModelGuard
 
 #: Rule flags: phrasing typical of attacks. They are features (weighted by training), not verdicts.
 INJECTION_RULES: list[tuple[str, re.Pattern[str]]] = [
@@ -68,36 +62,10 @@ INJECTION_RULES: list[tuple[str, re.Pattern[str]]] = [
 ]
 
 
-class InjectionGuard:
+class InjectionGuard(LinearModelGuard):
     """Scores a text for prompt injection / jailbreak in [0, 1]; a finding spans the whole text when it fires."""
 
     name = "injection"
-
-    def __init__(self, settings: Any = None) -> None:
-        self.model_path = getattr(settings, "model_path", None)
-        self._model: LinearTextModel | None = None
-        self.default_threshold = 0.5
-
-    def load(self) -> None:
-        if self._model is None:
-            path = self.model_path or resources.files("guardrails.models").joinpath("injection.npz")
-            try:
-                self._model = LinearTextModel(str(path), INJECTION_RULES)
-            except (OSError, KeyError, ValueError) as exc:
-                raise GuardFailed(f"the injection model could not be loaded: {exc}", guard=self.name) from exc
-            self.default_threshold = self._model.threshold
-
-    async def check(self, text: str, ctx: GuardContext) -> GuardResult:
-        if self._model is None:
-            self.load()
-        if not text.strip():
-            return GuardResult(score=0.0)
-        if ctx.embed is None:
-            raise GuardFailed("the injection detector needs the shared embedder", guard=self.name)
-        embedding = await ctx.embed(text)
-        if len(text) > 4000:
-            score = await asyncio.to_thread(self._model.score, text, embedding)
-        else:
-            score = self._model.score(text, embedding)
-        score = round(score, 4)
-        return GuardResult([Finding(self.name, "PROMPT_INJECTION", 0, len(text), score)], score)
+    model_file = "injection.npz"
+    finding_type = "PROMPT_INJECTION"
+    rules = INJECTION_RULES

@@ -1,0 +1,59 @@
+"""The guard around a shipped ``LinearTextModel`` (``_features.py``): the injection detector and the toxicity
+scorer differ only in their model file, rule flags and finding type, so loading, errors and scoring live here.
+
+The embedding comes from the request's shared memo (``GuardContext.embed``), computed off the event loop by the
+``EmbeddingService``; the rest (n-gram hashing, a dot product) takes well under a millisecond and runs in a
+worker thread only for long texts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from importlib import resources
+from typing import Any, ClassVar
+
+from guardrails._features import LinearTextModel
+from guardrails.errors import GuardFailed
+from guardrails.types import Finding, GuardContext, GuardResult
+
+#: Above this many characters the n-gram hashing costs enough to leave the event loop.
+LONG_TEXT = 4000
+
+
+class LinearModelGuard:
+    """Scores a whole text in [0, 1]; its one finding spans the text. Subclasses set the class attributes."""
+
+    name: ClassVar[str]
+    model_file: ClassVar[str]  # in the package ``guardrails.models``
+    finding_type: ClassVar[str]
+    rules: ClassVar[list[tuple[str, re.Pattern[str]]]] = []
+
+    def __init__(self, settings: Any = None) -> None:
+        self.model_path = getattr(settings, "model_path", None)
+        self._model: LinearTextModel | None = None
+        self.default_threshold = 0.5
+
+    def load(self) -> None:
+        if self._model is None:
+            path = self.model_path or resources.files("guardrails.models").joinpath(self.model_file)
+            try:
+                self._model = LinearTextModel(str(path), self.rules)
+            except (OSError, KeyError, ValueError) as exc:
+                raise GuardFailed(f"the {self.name} model could not be loaded: {exc}", guard=self.name) from exc
+            self.default_threshold = self._model.threshold
+
+    async def check(self, text: str, ctx: GuardContext) -> GuardResult:
+        if self._model is None:
+            self.load()
+        if not text.strip():
+            return GuardResult(score=0.0)
+        if ctx.embed is None:
+            raise GuardFailed(f"the {self.name} model needs the shared embedder", guard=self.name)
+        embedding = await ctx.embed(text)
+        if len(text) > LONG_TEXT:
+            score = await asyncio.to_thread(self._model.score, text, embedding)
+        else:
+            score = self._model.score(text, embedding)
+        score = round(score, 4)
+        return GuardResult([Finding(self.name, self.finding_type, 0, len(text), score)], score)
