@@ -20,11 +20,10 @@ from __future__ import annotations
 import hashlib
 import re
 import time
-import zlib
-from array import array
-from collections import Counter, OrderedDict
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
+import numpy as np
 import orjson
 
 from gateway.recording import prompt_version
@@ -89,17 +88,25 @@ def _text(content) -> str:
 
 def sketch(text: str) -> bytes:
     """The text's character bigrams (first 500 characters, lower case), each hashed to 16 bits, sorted: a
-    similarity can be computed from it, the text cannot be read back (its order is gone)."""
+    similarity can be computed from it, the text cannot be read back (its order is gone). In numpy: a Python
+    loop over the bigrams cost ~0.5 ms per request on the event loop."""
     t = text[:500].lower()
-    return array("H", sorted(zlib.crc32(t[i : i + 2].encode()) & 0xFFFF for i in range(len(t) - 1))).tobytes()
+    if len(t) < 2:
+        return b""
+    c = np.frombuffer(t.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+    h = c[:-1] * np.uint64(0x9E3779B1) + c[1:] * np.uint64(0x85EBCA77)  # wraps around: a hash, not a sum
+    h ^= h >> np.uint64(29)
+    return np.sort((h & np.uint64(0xFFFF)).astype(np.uint16)).tobytes()
 
 
 def similar(a: bytes, b: bytes) -> float:
     """Dice coefficient of two sketches' bigram multisets (1.0: same bigrams)."""
     if not a or not b:
         return 0.0
-    ca, cb = Counter(array("H", a)), Counter(array("H", b))
-    return 2 * sum((ca & cb).values()) / ((len(a) + len(b)) // 2)
+    va, ca = np.unique(np.frombuffer(a, dtype=np.uint16), return_counts=True)
+    vb, cb = np.unique(np.frombuffer(b, dtype=np.uint16), return_counts=True)
+    _, ia, ib = np.intersect1d(va, vb, assume_unique=True, return_indices=True)
+    return 2 * int(np.minimum(ca[ia], cb[ib]).sum()) / ((len(a) + len(b)) // 2)
 
 
 def _key(key_id: str | None, digests: tuple[bytes, ...]) -> str:
