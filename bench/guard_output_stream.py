@@ -25,7 +25,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from interlock.emulator import EmulatorServer
 from tests.e2e.guardrails.conftest import _running
-from tests.e2e.guardrails.stubs import toxicity_stub_if_unshipped
 from tests.support.gateway import model
 
 
@@ -71,7 +70,6 @@ def main() -> None:
                 "keywords": {"keywords": ["Project Falcon"]},
                 "policies": {"held": policy},
                 "attach": {"models": {"held": "held"}},
-                **toxicity_stub_if_unshipped(folder),
             },
         }
         with _running(settings) as url:

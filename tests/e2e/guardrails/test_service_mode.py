@@ -20,7 +20,6 @@ import yaml
 
 from interlock.emulator import EmulatorServer
 from tests.e2e.guardrails.conftest import _running, client
-from tests.e2e.guardrails.stubs import toxicity_stub_if_unshipped
 from tests.support.gateway import model
 from tests.support.polling import eventually
 from tests.support.servers import free_port
@@ -35,17 +34,12 @@ def replica() -> Iterator[EmulatorServer]:
         yield server
 
 
-@pytest.fixture(scope="module")
-def stub(tmp_path_factory) -> dict:
-    return toxicity_stub_if_unshipped(tmp_path_factory.mktemp("guard-service"))
-
-
 @contextlib.contextmanager
-def guard_service(stub: dict, folder: Path) -> Iterator[subprocess.Popen]:
+def guard_service(folder: Path) -> Iterator[subprocess.Popen]:
     """``interlock guardrails serve`` in its own process, ready (its models loaded) before it is handed over."""
     port = free_port()
     config = folder / "service.yaml"
-    config.write_text(yaml.safe_dump({"guardrails": {"enabled": True, **stub}}))
+    config.write_text(yaml.safe_dump({"guardrails": {"enabled": True}}))
     command = [sys.executable, "-c", "from interlock.cli import main; main()", "guardrails", "serve"]
     command += ["--config", str(config), "--port", str(port), "--host", "127.0.0.1", "--log-level", "warning"]
     proc = subprocess.Popen(command, env={**os.environ}, stdin=subprocess.DEVNULL)
@@ -94,8 +88,8 @@ def sent_upstream(replica: EmulatorServer) -> str:
     return str([r["body"] for r in replica.recorded_requests()])
 
 
-def test_when_the_service_guards_then_masking_works_as_embedded(replica, stub, tmp_path):
-    with guard_service(stub, tmp_path) as service, gateway(replica, service.url, "closed", tmp_path) as url:
+def test_when_the_service_guards_then_masking_works_as_embedded(replica, tmp_path):
+    with guard_service(tmp_path) as service, gateway(replica, service.url, "closed", tmp_path) as url:
         replica.reset()
         assert EMAIL in ask(url)  # the emulator echoes the masked prompt; the gateway unmasks the answer
         assert EMAIL not in sent_upstream(replica) and "[EMAIL_ADDRESS_1]" in sent_upstream(replica)
@@ -108,9 +102,9 @@ def test_when_the_service_guards_then_masking_works_as_embedded(replica, stub, t
 
 
 def test_when_the_service_dies_mid_traffic_and_the_gateway_fails_closed_then_503_and_nothing_unmasked_leaves(
-    replica, stub, tmp_path
+    replica, tmp_path
 ):
-    with guard_service(stub, tmp_path) as service, gateway(replica, service.url, "closed", tmp_path) as url:
+    with guard_service(tmp_path) as service, gateway(replica, service.url, "closed", tmp_path) as url:
         replica.reset()
         results: list = []
         stop = threading.Event()
@@ -140,8 +134,8 @@ def test_when_the_service_dies_mid_traffic_and_the_gateway_fails_closed_then_503
         assert ready.status_code == 503 and ready.json()["guardrails_service"] is False
 
 
-def test_when_the_service_dies_and_the_gateway_fails_open_then_requests_are_served_and_counted(replica, stub, tmp_path):
-    with guard_service(stub, tmp_path) as service, gateway(replica, service.url, "open", tmp_path) as url:
+def test_when_the_service_dies_and_the_gateway_fails_open_then_requests_are_served_and_counted(replica, tmp_path):
+    with guard_service(tmp_path) as service, gateway(replica, service.url, "open", tmp_path) as url:
         service.kill()
         service.wait(10)
         replica.reset()

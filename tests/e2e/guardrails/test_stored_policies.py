@@ -16,7 +16,6 @@ from click.testing import CliRunner
 
 from interlock.cli import main
 from interlock.emulator import EmulatorServer
-from tests.e2e.guardrails.stubs import toxicity_stub_if_unshipped
 from tests.support.gateway import model
 from tests.support.polling import eventually
 from tests.support.processes import GatewayProcess
@@ -35,16 +34,15 @@ def replica() -> Iterator[EmulatorServer]:
 
 
 @pytest.fixture(scope="module")
-def two_gateways(replica, postgres_server_url, redis_server_url, tmp_path_factory) -> Iterator[list[GatewayProcess]]:
+def two_gateways(replica, postgres_server_url, redis_server_url) -> Iterator[list[GatewayProcess]]:
     """Two gateway processes on one database and one Redis (started once: each loads every guard model)."""
-    tmp_path = tmp_path_factory.mktemp("stored-policies")
     with contextlib.ExitStack() as stack:
         config = {
             "database": {"url": stack.enter_context(temporary_database(postgres_server_url))},
             "redis": {"url": redis_server_url.rsplit("/", 1)[0] + "/13"},
             "models": [model("m", replica.url)],
             "access": {"admin_tokens": {TOKEN: "admin"}},
-            "guardrails": {"enabled": True, **toxicity_stub_if_unshipped(tmp_path)},
+            "guardrails": {"enabled": True},
         }
         procs = [GatewayProcess(config, startup_timeout=240) for _ in range(2)]
         for p in procs:
