@@ -24,6 +24,7 @@ from gateway.types import RequestContext, UpstreamResponse, Usage
 from gateway.upstreams.sse import DONE_EVENT, event
 from guardrails import Action, GuardContext, GuardFailed, Guardrails, MaskMap, PolicyConfig, StreamUnmasker
 from observability.guardrails import GuardrailMetrics
+from observability.tracing import CLIENT, step_span
 
 
 async def start_guardrails(gateway: Any) -> list:
@@ -58,6 +59,8 @@ class GuardStep:
         self.runtime = runtime
         self.gateway = gateway
         self.metrics = metrics
+        #: Service mode: each scan is a CLIENT span whose traceparent makes the guardrails service's span its child.
+        self.remote = getattr(runtime, "service", None) is not None
 
     async def __call__(self, ctx: RequestContext, call_next):
         if ctx.route == "embeddings":
@@ -72,11 +75,17 @@ class GuardStep:
         slots, roles = _text_slots(ctx)
         texts = [container[key] for container, key in slots]
         started = time.perf_counter()
+        gctx = guard_context(self.gateway, ctx)
+        span = (
+            step_span(ctx.notes.get("otel_span"), "interlock.guardrails.remote", None, CLIENT) if self.remote else None
+        )
+        if span is not None:
+            gctx.traceparent = span.traceparent
         try:
             scan = await self.runtime.scan(
                 texts,
                 policy.input,
-                guard_context(self.gateway, ctx),
+                gctx,
                 roles=roles,
                 timeout=policy.timeout,
                 on_error=policy.on_error,
@@ -90,6 +99,8 @@ class GuardStep:
             ) from exc
         finally:
             self.metrics.observe("input", time.perf_counter() - started)
+            if span is not None:
+                span.end()
         self._record(ctx, scan)
         if scan.action is Action.BLOCK:
             f = scan.blocked_by

@@ -57,9 +57,10 @@ class RemoteGuardrails(Guardrails):
             "timeout": timeout,
         }
         try:
-            r = await self._client.post(
-                "/scan", content=orjson.dumps(body), headers={"content-type": "application/json"}
-            )
+            headers = {"content-type": "application/json"}
+            if ctx.traceparent is not None:
+                headers["traceparent"] = ctx.traceparent
+            r = await self._client.post("/scan", content=orjson.dumps(body), headers=headers)
             if r.status_code != 200:
                 raise GuardFailed(f"the guardrails service answered {r.status_code}", guard="service")
             data = orjson.loads(r.content)

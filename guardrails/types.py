@@ -64,6 +64,8 @@ class GuardContext:
     embed: Callable[[str], Awaitable[Any]] | None = None
     #: Free-form per-call data (the request's ``response_format`` for output scorers, the question, ...).
     extra: dict[str, Any] = field(default_factory=dict)
+    #: W3C ``traceparent`` of the caller's span: a remote engine sends it, so the service's span joins the trace.
+    traceparent: str | None = None
 
 
 @dataclass(slots=True)

@@ -31,6 +31,7 @@ class GuardrailsServiceApp:
         self.settings = settings
         self.engine: Guardrails | None = None
         self._embeddings = None
+        self.tracing = None
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] == "lifespan":
@@ -40,7 +41,12 @@ class GuardrailsServiceApp:
             return
         path, method = scope["path"], scope["method"]
         if path == "/scan" and method == "POST":
-            await self._scan(receive, send)
+            span = self._span(scope)
+            try:
+                await self._scan(receive, send)
+            finally:
+                if span is not None:
+                    span.end()
         elif path == "/health":
             await _json(send, 200, {"status": "ok"})
         elif path == "/ready":
@@ -48,6 +54,16 @@ class GuardrailsServiceApp:
             await _json(send, 200 if ready else 503, {"status": "ready" if ready else "starting"})
         else:
             await _error(send, 404, f"no route {method} {path}", None)
+
+    def _span(self, scope):
+        """A SERVER span for this scan: a child of the gateway's span when it sent ``traceparent`` (no text in it)."""
+        if self.tracing is None:
+            return None
+        from observability import SERVER, parent_from_traceparent
+
+        tp = next((v for k, v in scope["headers"] if k == b"traceparent"), None)
+        parent = parent_from_traceparent(tp.decode("latin-1")) if tp is not None else None
+        return self.tracing.start_span("POST /scan", SERVER, {"http.route": "/scan"}, parent)
 
     async def _scan(self, receive, send) -> None:
         body = b""
@@ -98,6 +114,9 @@ class GuardrailsServiceApp:
             elif message["type"] == "lifespan.shutdown":
                 if self._embeddings is not None:
                     self._embeddings.close()
+                if self.tracing is not None:
+                    self.tracing.flush(2.0)
+                    self.tracing.shutdown()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
@@ -105,6 +124,10 @@ class GuardrailsServiceApp:
         from embeddings import EmbeddingService, load_embedder
 
         s = self.settings
+        if s.observability.tracing:  # spans to the same OTLP endpoint as the gateways'
+            from observability import Tracing
+
+            self.tracing = Tracing("interlock-guardrails", otlp_endpoint=s.observability.otlp_endpoint)
         self._embeddings = EmbeddingService(load_embedder(s.embeddings), max_batch=s.embeddings.max_batch)
         engine = Guardrails(s.guardrails)  # the embedded engine, whatever mode the gateways' settings name
         await asyncio.to_thread(engine.load)
