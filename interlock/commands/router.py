@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import logging
-import os
-
 import click
+
+from interlock.commands._service import run_service, service_options
 
 
 @click.group()
@@ -14,31 +13,14 @@ def router() -> None:
 
 
 @router.command()
-@click.option("-c", "--config", "config_path", type=click.Path(exists=True, dir_okay=False), help="Settings YAML.")
-@click.option("--host", default="0.0.0.0", show_default=True)
-@click.option("--port", type=int, default=8300, show_default=True)
-@click.option("--log-level", default="info", show_default=True)
+@service_options(default_port=8300)
 def serve(config_path: str | None, host: str, port: int, log_level: str) -> None:
     """Serve POST /route from the routers stored in the database (same database and Redis as the gateways)."""
-    import uvicorn
-
-    from gateway.errors import ConfigError
-    from interlock.settings import load_settings
-
-    try:
-        settings = load_settings(config_path)
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from exc
-    if config_path:
-        os.environ["INTERLOCK_CONFIG"] = os.path.abspath(config_path)
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    click.echo(f"interlock router service on http://{host}:{port} (database {settings.database.url.split('@')[-1]})")
-    uvicorn.run(
+    run_service(
         "services.router.app:create_app_from_env",
-        factory=True,
-        host=host,
-        port=port,
-        log_level=log_level,
-        access_log=False,
-        server_header=False,
+        config_path,
+        host,
+        port,
+        log_level,
+        lambda s: f"interlock router service on http://{host}:{port} (database {s.database.url.split('@')[-1]})",
     )
