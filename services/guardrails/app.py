@@ -20,9 +20,9 @@ from pydantic import ValidationError
 
 from guardrails import GuardContext, Guardrails, GuardRule
 from guardrails.remote import to_json
+from services._asgi import read_body, run_lifespan, send_error, send_json, server_span
 
 log = logging.getLogger("interlock.guardrails.service")
-_JSON = [(b"content-type", b"application/json")]
 MAX_BODY = 4 * 1024 * 1024
 
 
@@ -35,46 +35,31 @@ class GuardrailsServiceApp:
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] == "lifespan":
-            await self._lifespan(receive, send)
+            await run_lifespan(receive, send, self._start, self._stop, log)
             return
         if scope["type"] != "http":
             return
         path, method = scope["path"], scope["method"]
         if path == "/scan" and method == "POST":
-            span = self._span(scope)
+            span = server_span(self.tracing, scope, "/scan")
             try:
                 await self._scan(receive, send)
             finally:
                 if span is not None:
                     span.end()
         elif path == "/health":
-            await _json(send, 200, {"status": "ok"})
+            await send_json(send, 200, {"status": "ok"})
         elif path == "/ready":
             ready = self.engine is not None
-            await _json(send, 200 if ready else 503, {"status": "ready" if ready else "starting"})
+            await send_json(send, 200 if ready else 503, {"status": "ready" if ready else "starting"})
         else:
-            await _error(send, 404, f"no route {method} {path}", None)
-
-    def _span(self, scope):
-        """A SERVER span for this scan: a child of the gateway's span when it sent ``traceparent`` (no text in it)."""
-        if self.tracing is None:
-            return None
-        from observability import SERVER, parent_from_traceparent
-
-        tp = next((v for k, v in scope["headers"] if k == b"traceparent"), None)
-        parent = parent_from_traceparent(tp.decode("latin-1")) if tp is not None else None
-        return self.tracing.start_span("POST /scan", SERVER, {"http.route": "/scan"}, parent)
+            await send_error(send, 404, f"no route {method} {path}")
 
     async def _scan(self, receive, send) -> None:
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if len(body) > MAX_BODY:
-                await _error(send, 413, "body over 4 MiB", None)
-                return
-            if not message.get("more_body"):
-                break
+        body = await read_body(receive, MAX_BODY)
+        if body is None:
+            await send_error(send, 413, "body over 4 MiB")
+            return
         try:
             data = orjson.loads(body)
             texts, roles = data["texts"], data.get("roles")
@@ -86,39 +71,28 @@ class GuardrailsServiceApp:
             timeout = float(data.get("timeout", 2.0))
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, ValidationError) as exc:
             param = exc.args[0] if isinstance(exc, TypeError) and exc.args else None
-            await _error(send, 400, "send {'texts': [str], 'rules': {guard: rule}, 'roles'?, 'timeout'?}", param)
+            await send_error(
+                send, 400, "send {'texts': [str], 'rules': {guard: rule}, 'roles'?, 'timeout'?}", param=param
+            )
             return
         engine = self.engine
         if engine is None:
-            await _error(send, 503, "starting", None)
+            await send_error(send, 503, "starting")
             return
         unknown = sorted(set(rules) - set(engine.guards))
         if unknown:
-            await _error(send, 400, f"rules: unknown guards {unknown}", "rules")
+            await send_error(send, 400, f"rules: unknown guards {unknown}", param="rules")
             return
         ctx = GuardContext(embed=self._embeddings.embed_one if self._embeddings is not None else None)
         scan = await engine.scan(texts, rules, ctx, roles=roles, timeout=timeout, on_error="open")
-        await _json(send, 200, to_json(scan))
+        await send_json(send, 200, to_json(scan))
 
-    async def _lifespan(self, receive, send) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                try:
-                    await self._start()
-                except Exception as exc:
-                    log.exception("guardrails service failed to start")
-                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
-                    return
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                if self._embeddings is not None:
-                    self._embeddings.close()
-                if self.tracing is not None:
-                    self.tracing.flush(2.0)
-                    self.tracing.shutdown()
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+    async def _stop(self) -> None:
+        if self._embeddings is not None:
+            self._embeddings.close()
+        if self.tracing is not None:
+            self.tracing.flush(2.0)
+            self.tracing.shutdown()
 
     async def _start(self) -> None:
         from embeddings import EmbeddingService, load_embedder
@@ -132,18 +106,6 @@ class GuardrailsServiceApp:
         engine = Guardrails(s.guardrails)  # the embedded engine, whatever mode the gateways' settings name
         await asyncio.to_thread(engine.load)
         self.engine = engine
-
-
-async def _json(send, status: int, obj: Any) -> None:
-    body = orjson.dumps(obj)
-    headers = [*_JSON, (b"content-length", str(len(body)).encode())]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
-
-
-async def _error(send, status: int, message: str, param: str | None) -> None:
-    kind = "invalid_request_error" if status < 500 else "service_unavailable"
-    await _json(send, status, {"error": {"message": message, "type": kind, "param": param, "code": None}})
 
 
 def create_app_from_env() -> GuardrailsServiceApp:

@@ -20,9 +20,9 @@ from typing import Any
 import orjson
 
 from router.intent import IntentRouterError, RouterNotFound
+from services._asgi import read_body, run_lifespan, send_error, send_json, server_span
 
 log = logging.getLogger("interlock.router.service")
-_JSON = [(b"content-type", b"application/json")]
 
 
 class RouterServiceApp:
@@ -36,88 +36,56 @@ class RouterServiceApp:
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] == "lifespan":
-            await self._lifespan(receive, send)
+            await run_lifespan(receive, send, self._start, self._stop, log)
             return
         if scope["type"] != "http":
             return
         path, method = scope["path"], scope["method"]
         if path == "/route" and method == "POST":
-            span = self._span(scope)
+            span = server_span(self.tracing, scope, "/route")
             try:
                 await self._route(receive, send, span)
             finally:
                 if span is not None:
                     span.end()
         elif path == "/health":
-            await _json(send, 200, {"status": "ok"})
+            await send_json(send, 200, {"status": "ok"})
         elif path == "/ready":
             ready = self.runtime is not None
-            await _json(send, 200 if ready else 503, {"status": "ready" if ready else "starting"})
+            await send_json(send, 200 if ready else 503, {"status": "ready" if ready else "starting"})
         elif path == "/routers" and method == "GET":
             versions = self.runtime.versions if self.runtime is not None else {}
-            await _json(send, 200, {"routers": [{"name": n, "version": v} for n, v in sorted(versions.items())]})
+            await send_json(send, 200, {"routers": [{"name": n, "version": v} for n, v in sorted(versions.items())]})
         else:
-            await _error(send, 404, f"no route {method} {path}", "not_found")
-
-    def _span(self, scope):
-        """A SERVER span for this call: a child of the caller's span when it sent ``traceparent``."""
-        if self.tracing is None:
-            return None
-        from observability import SERVER, parent_from_traceparent
-
-        tp = next((v for k, v in scope["headers"] if k == b"traceparent"), None)
-        parent = parent_from_traceparent(tp.decode("latin-1")) if tp is not None else None
-        return self.tracing.start_span("POST /route", SERVER, {"http.route": "/route"}, parent)
+            await send_error(send, 404, f"no route {method} {path}", code="not_found")
 
     async def _route(self, receive, send, span=None) -> None:
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
         try:
-            data = orjson.loads(body)
+            data = orjson.loads(await read_body(receive))
             name, messages = data["router"], data["messages"]
             if not isinstance(name, str) or not isinstance(messages, list):
                 raise TypeError
         except (orjson.JSONDecodeError, KeyError, TypeError):
-            await _error(send, 400, "send {'router': name, 'messages': [...]}", "invalid_request")
+            await send_error(send, 400, "send {'router': name, 'messages': [...]}", code="invalid_request")
             return
         if self.runtime is None or self.runtime.local is None:
-            await _error(send, 503, "starting", "unavailable")
+            await send_error(send, 503, "starting", code="unavailable")
             return
         try:
             decision = await self.runtime.local.decide(name, messages)
         except RouterNotFound as exc:
             if span is not None:
                 span.set_error("router_not_found", exc.message)
-            await _error(send, 404, exc.message, "router_not_found")
+            await send_error(send, 404, exc.message, code="router_not_found")
             return
         except IntentRouterError as exc:
-            await _error(send, 400, exc.message, "invalid_request")
+            await send_error(send, 400, exc.message, code="invalid_request")
             return
         if span is not None:  # the decision, never the text
             span.set_attribute("interlock.router", decision.router)
             span.set_attribute("interlock.route.intent", decision.intent or "-")
             span.set_attribute("interlock.route.reason", decision.reason)
-        await _json(send, 200, decision.to_json())
-
-    async def _lifespan(self, receive, send) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                try:
-                    await self._start()
-                except Exception as exc:
-                    log.exception("router service failed to start")
-                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
-                    return
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await self._stop()
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+        await send_json(send, 200, decision.to_json())
 
     async def _start(self) -> None:
         import asyncio
@@ -160,19 +128,6 @@ class RouterServiceApp:
             self._embeddings.close()
         if self._engine is not None:
             self._engine.dispose()
-
-
-async def _json(send, status: int, obj: Any) -> None:
-    body = orjson.dumps(obj)
-    headers = [*_JSON, (b"content-length", str(len(body)).encode())]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
-
-
-async def _error(send, status: int, message: str, code: str) -> None:
-    await _json(
-        send, status, {"error": {"message": message, "type": "invalid_request_error", "param": None, "code": code}}
-    )
 
 
 def create_app_from_env() -> RouterServiceApp:
