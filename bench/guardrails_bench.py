@@ -1,21 +1,30 @@
 """Input guards' latency on a 50-word prompt, the stream unmasker's cost per chunk, and the memory each model
 adds to a gateway worker.
 
-    .venv/bin/python bench/guardrails_bench.py [--n 300] [--cores 1]
+    .venv/bin/python bench/guardrails_bench.py [--n 300] [--cores 1] [--service-core N]
 
 Pinned to ``--cores`` CPU cores (default one). Each iteration is one request: a fresh embedding memo, every
 input guard (pii, secrets, keywords, injection) run concurrently as the gateway step runs them. The
 machine's other load is not controlled: say what else ran when you quote the figures.
+
+The event-loop lateness is then measured again with ``guardrails.mode: service``: the same scans through
+``RemoteGuardrails`` to an ``interlock guardrails serve`` process, pinned to the same cores as this one unless
+``--service-core`` names another (so the two rows differ by the process boundary alone, not by a core).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
+import socket
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import orjson
 
@@ -39,7 +48,7 @@ def pct(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(q * len(values)))]
 
 
-async def run(n: int) -> None:
+async def run(n: int, service_core: int | None) -> None:
     from embeddings import EmbeddingService, RequestEmbeddings, load_embedder
     from guardrails import GuardContext, Guardrails, GuardrailsConfig, GuardRule, MaskMap, StreamUnmasker
 
@@ -74,7 +83,13 @@ async def run(n: int) -> None:
             f"CPU p50 {statistics.median(cpu):6.2f} ms p99 {pct(cpu, 0.99):6.2f} ms (n={n})"
         )
 
-    await loop_stall(runtime, rules, service, n)
+    await loop_stall(runtime, rules, service, n, "embedded")
+    with guard_service(service_core) as url:
+        from guardrails.remote import RemoteGuardrails
+
+        remote = RemoteGuardrails(GuardrailsConfig(enabled=True, mode="service", service={"url": url, "timeout": 30}))
+        await loop_stall(remote, rules, service, n, "service", idle=False)
+        await remote.aclose()
 
     mask_map = MaskMap()
     masked = runtime.guards["pii"].analyze(PROMPT)
@@ -105,7 +120,37 @@ async def run(n: int) -> None:
     service.close()
 
 
-async def loop_stall(runtime, rules, service, n: int) -> None:
+@contextlib.contextmanager
+def guard_service(core: int | None):
+    """``interlock guardrails serve`` on a free port with the default guards, ready before it is handed over."""
+    import httpx
+
+    with socket.socket() as sock:  # a free port: bound, read, released for the service to take
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    config = Path(tempfile.mkdtemp(prefix="guard-bench-")) / "service.yaml"
+    config.write_text("guardrails: {enabled: true}\n")
+    command = [sys.executable, "-c", "from interlock.cli import main; main()", "guardrails", "serve"]
+    command += ["--config", str(config), "--port", str(port), "--host", "127.0.0.1", "--log-level", "warning"]
+    pin = None if core is None else (lambda: os.sched_setaffinity(0, {core}))
+    proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, preexec_fn=pin)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 240
+        while True:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(url + "/ready", timeout=1).status_code == 200:
+                    break
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the guardrails service did not become ready")
+            time.sleep(0.5)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+async def loop_stall(runtime, rules, service, n: int, mode: str, idle: bool = True) -> None:
     """What guarded requests cost the requests beside them that need no guard: a 1 ms ticker on the event loop
     (as an unguarded request's own awaits would be) measures how late it wakes while guards score prompts,
     four requests at a time, against the same ticker on an idle loop. Lateness = the event loop was held
@@ -123,7 +168,8 @@ async def loop_stall(runtime, rules, service, n: int) -> None:
         for _ in range(n // 4):
             await runtime.scan([PROMPT], rules, GuardContext(embed=RequestEmbeddings(service).get), timeout=5)
 
-    for label, busy in (("idle loop", False), ("4 guarded requests at a time", True)):
+    runs = [("idle loop", False)] if idle else []
+    for label, busy in [*runs, (f"4 guarded at a time, {mode}", True)]:
         stop, late = asyncio.Event(), []
         tick = asyncio.create_task(ticker(stop, late))
         if busy:
@@ -132,17 +178,18 @@ async def loop_stall(runtime, rules, service, n: int) -> None:
             await asyncio.sleep(2)
         stop.set()
         await tick
-        print(f"event-loop lateness, {label:28} p50 {statistics.median(late):5.2f} ms  p99 {pct(late, 0.99):5.2f} ms")
+        print(f"event-loop lateness, {label:36} p50 {statistics.median(late):5.2f} ms  p99 {pct(late, 0.99):5.2f} ms")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=300)
     ap.add_argument("--cores", type=int, default=1)
+    ap.add_argument("--service-core", type=int, default=None, help="Pin the guardrails service to this core.")
     args = ap.parse_args()
     os.sched_setaffinity(0, set(sorted(os.sched_getaffinity(0))[: args.cores]))
     sys.setswitchinterval(0.0005)  # as the gateway sets it at startup (services/gateway/app.py)
-    asyncio.run(run(args.n))
+    asyncio.run(run(args.n, args.service_core))
 
 
 if __name__ == "__main__":
