@@ -4,6 +4,7 @@ middleware stack fewer on a call that sits in front of every guarded or routed r
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -67,3 +68,27 @@ async def run_lifespan(
             await stop()
             await send({"type": "lifespan.shutdown.complete"})
             return
+
+
+async def serve_observed(metrics: Any, scope: dict, receive, send, handle) -> None:
+    """Serve one HTTP call through ``handle``, counted and timed in ``metrics`` (an
+    ``observability.service_metrics.ServiceMetrics``); ``GET /metrics`` is answered here."""
+    if scope["path"] == "/metrics":
+        body = metrics.render()
+        headers = [(b"content-type", metrics.content_type.encode()), (b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+        return
+    status = 500  # what the call counts as if the handler fails before it answers
+
+    async def capture(message: dict) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = message["status"]
+        await send(message)
+
+    started = time.perf_counter()
+    try:
+        await handle(scope, receive, capture)
+    finally:
+        metrics.observe(scope["path"], status, time.perf_counter() - started)

@@ -9,9 +9,10 @@ memory: a restart empties it (entries are answers that can be recomputed), and i
 from __future__ import annotations
 
 import base64
+import time
 from typing import Annotated
 
-from fastapi import FastAPI, Query
+from fastapi import FastAPI, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from cache import Entry, Invalidation, InvalidInvalidation, MemorySemanticIndex
@@ -19,6 +20,7 @@ from cache.keys import CacheKey
 from cache.remote import vector_from_wire
 from cache.verify import Signature
 from gateway.errors import InvalidRequest
+from observability.service_metrics import ServiceMetrics
 from services.admin import errors
 
 
@@ -49,6 +51,22 @@ def create_cache_app(dim: int = 384, max_entries: int = 50_000) -> FastAPI:
     app = FastAPI(title="Interlock cache service", version="1")
     index = MemorySemanticIndex(dim, max_entries)
     errors.install(app)
+    metrics = ServiceMetrics("interlock-cache", ["/search", "/entries", "/health"])
+
+    @app.middleware("http")
+    async def observe(request, call_next):
+        started = time.perf_counter()
+        status = 500
+        try:
+            response = await call_next(request)
+            status = response.status_code
+            return response
+        finally:
+            metrics.observe(request.url.path, status, time.perf_counter() - started)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def prometheus() -> Response:
+        return Response(metrics.render(), media_type=metrics.content_type)
 
     def vector(wire: str):
         try:

@@ -20,7 +20,8 @@ from pydantic import ValidationError
 
 from guardrails import GuardContext, Guardrails, GuardRule
 from guardrails.remote import to_json
-from services._asgi import read_body, run_lifespan, send_error, send_json, server_span
+from observability.service_metrics import ServiceMetrics
+from services._asgi import read_body, run_lifespan, send_error, send_json, serve_observed, server_span
 
 log = logging.getLogger("interlock.guardrails.service")
 MAX_BODY = 4 * 1024 * 1024
@@ -32,13 +33,16 @@ class GuardrailsServiceApp:
         self.engine: Guardrails | None = None
         self._embeddings = None
         self.tracing = None
+        self.metrics = ServiceMetrics("interlock-guardrails", ["/scan", "/health", "/ready"])
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] == "lifespan":
             await run_lifespan(receive, send, self._start, self._stop, log)
             return
-        if scope["type"] != "http":
-            return
+        if scope["type"] == "http":
+            await serve_observed(self.metrics, scope, receive, send, self._http)
+
+    async def _http(self, scope, receive, send) -> None:
         path, method = scope["path"], scope["method"]
         if path == "/scan" and method == "POST":
             span = server_span(self.tracing, scope, "/scan")

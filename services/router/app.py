@@ -19,8 +19,9 @@ from typing import Any
 
 import orjson
 
+from observability.service_metrics import ServiceMetrics
 from router.intent import IntentRouterError, RouterNotFound
-from services._asgi import read_body, run_lifespan, send_error, send_json, server_span
+from services._asgi import read_body, run_lifespan, send_error, send_json, serve_observed, server_span
 
 log = logging.getLogger("interlock.router.service")
 
@@ -33,13 +34,16 @@ class RouterServiceApp:
         self._bus = None
         self._embeddings = None
         self.tracing = None
+        self.metrics = ServiceMetrics("interlock-router", ["/route", "/routers", "/health", "/ready"])
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] == "lifespan":
             await run_lifespan(receive, send, self._start, self._stop, log)
             return
-        if scope["type"] != "http":
-            return
+        if scope["type"] == "http":
+            await serve_observed(self.metrics, scope, receive, send, self._http)
+
+    async def _http(self, scope, receive, send) -> None:
         path, method = scope["path"], scope["method"]
         if path == "/route" and method == "POST":
             span = server_span(self.tracing, scope, "/route")
