@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import openai
 import pytest
+import sqlalchemy as sa
 
 from interlock.emulator import EmulatorServer
 from tests.support.gateway import running_gateway
@@ -39,6 +41,28 @@ def gateway(tmp_path):
             return stack.enter_context(running_gateway(**settings))
 
         yield start
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request) -> str:
+    """The test runs once with records in SQLite and once in PostgreSQL."""
+    return request.getfixturevalue(f"{request.param}_url")
+
+
+def stored_records(url: str, expected: int) -> list[dict[str, Any]]:
+    """Every request record in the database, once at least ``expected`` are stored (or after 10 s): the recorder
+    writes them off the request path."""
+    engine = sa.create_engine(url)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            with engine.connect() as c:
+                found = [dict(r._mapping) for r in c.execute(sa.text("SELECT * FROM request_records"))]
+            if len(found) >= expected or time.monotonic() > deadline:
+                return found
+            time.sleep(0.1)
+    finally:
+        engine.dispose()
 
 
 def client(url: str, **kw: Any) -> openai.OpenAI:

@@ -2,33 +2,10 @@
 
 from __future__ import annotations
 
-import time
-
 import httpx
-import pytest
-import sqlalchemy as sa
 
-from tests.e2e.gateway.conftest import client
+from tests.e2e.gateway.conftest import client, stored_records
 from tests.support.gateway import model, running_gateway
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def database_url(request) -> str:
-    return request.getfixturevalue(f"{request.param}_url")
-
-
-def rows(url: str, expected: int) -> list[dict]:
-    engine = sa.create_engine(url)
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            with engine.connect() as c:
-                found = [dict(r._mapping) for r in c.execute(sa.text("SELECT * FROM request_records"))]
-            if len(found) >= expected or time.monotonic() > deadline:
-                return found
-            time.sleep(0.1)
-    finally:
-        engine.dispose()
 
 
 def test_when_requests_are_served_then_each_is_recorded_with_tokens_and_timings(fresh, gateway, database_url):
@@ -39,8 +16,8 @@ def test_when_requests_are_served_then_each_is_recorded_with_tokens_and_timings(
     )
     list(c.chat.completions.create(model="m", messages=[{"role": "user", "content": "x"}], max_tokens=6, stream=True))
     httpx.post(url + "/v1/chat/completions", json={"model": "ghost", "messages": [{"role": "user", "content": "x"}]})
-    found = {r["status"]: r for r in rows(database_url, 3)}
-    by_id = {r["id"]: r for r in rows(database_url, 3)}
+    found = {r["status"]: r for r in stored_records(database_url, 3)}
+    by_id = {r["id"]: r for r in stored_records(database_url, 3)}
     assert len(by_id) == 3
     plain = by_id[r1.headers["x-request-id"]]
     assert (plain["model"], plain["upstream"], plain["route"], plain["status"]) == ("m", "d0", "chat", 200)
@@ -60,4 +37,4 @@ def test_when_the_gateway_stops_then_pending_records_are_flushed(fresh, sqlite_u
         for _ in range(5):
             c.chat.completions.create(model="m", messages=[{"role": "user", "content": "x"}])
         assert app.gateway.writer.pending == 5  # nothing written yet: the interval is long
-    assert len(rows(sqlite_url, 5)) == 5
+    assert len(stored_records(sqlite_url, 5)) == 5

@@ -11,33 +11,13 @@ import re
 import time
 
 import httpx
-import pytest
-import sqlalchemy as sa
 
+from tests.e2e.gateway.conftest import stored_records
 from tests.support.gateway import model, running_gateway
 
 KEY = "sk-il-refusals-test-key-0123456789abcdef"
 JSON = {"content-type": "application/json"}
 BODY = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 1}
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def database_url(request) -> str:
-    return request.getfixturevalue(f"{request.param}_url")
-
-
-def rows(url: str, expected: int) -> list[dict]:
-    engine = sa.create_engine(url)
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            with engine.connect() as c:
-                found = [dict(r._mapping) for r in c.execute(sa.text("SELECT * FROM request_records"))]
-            if len(found) >= expected or time.monotonic() > deadline:
-                return found
-            time.sleep(0.1)
-    finally:
-        engine.dispose()
 
 
 def counted(metrics: str, status: int) -> float:
@@ -75,7 +55,7 @@ def test_when_the_gateway_refuses_requests_then_each_is_recorded_and_counted(fre
         assert {status: r.status_code for status, r in sent.items()} == {s: s for s in sent}
         metrics = httpx.get(url + "/metrics").text
 
-    found = {r["status"]: r for r in rows(database_url, len(sent))}
+    found = {r["status"]: r for r in stored_records(database_url, len(sent))}
     assert sorted(found) == sorted(sent)
     assert all(found[s]["client_request_id"] == "same-client-id" for s in sent if s != 401)
     key_id = found[200]["key_id"]

@@ -7,36 +7,14 @@ ids it expects the gateway to hand out next, not sending the id of a request alr
 from __future__ import annotations
 
 import re
-import time
 
 import httpx
-import pytest
-import sqlalchemy as sa
 
+from tests.e2e.gateway.conftest import stored_records
 from tests.support.gateway import model, running_gateway
 
 BODY = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 1}
 OURS = re.compile(r"^[0-9a-f]{32}$")
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def database_url(request) -> str:
-    return request.getfixturevalue(f"{request.param}_url")
-
-
-def rows(url: str, expected: int) -> dict[str, dict]:
-    """Every record by id, once at least ``expected`` are stored (or after 10 s)."""
-    engine = sa.create_engine(url)
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            with engine.connect() as c:
-                found = {r.id: dict(r._mapping) for r in c.execute(sa.text("SELECT * FROM request_records"))}
-            if len(found) >= expected or time.monotonic() > deadline:
-                return found
-            time.sleep(0.1)
-    finally:
-        engine.dispose()
 
 
 def start(fresh, database_url):
@@ -79,3 +57,8 @@ def test_when_a_client_sends_ids_the_gateway_hands_out_then_no_other_request_los
     # The record the attacker named is untouched; its id only shows up as a client id.
     assert found[mine]["client_request_id"] is None
     assert sorted(r["client_request_id"] for r in found.values() if r["client_request_id"]) == sorted(guesses)
+
+
+def rows(url: str, expected: int) -> dict[str, dict]:
+    """Every record by id."""
+    return {r["id"]: r for r in stored_records(url, expected)}

@@ -23,11 +23,6 @@ def select(url: str, table) -> list[dict]:
         engine.dispose()
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def database_url(request) -> str:
-    return request.getfixturevalue(f"{request.param}_url")
-
-
 def test_when_the_trace_store_is_on_then_a_request_has_its_spans_and_record_in_the_database(
     fresh, gateway, database_url
 ):
