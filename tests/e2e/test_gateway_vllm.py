@@ -7,7 +7,7 @@ import json
 import openai
 import pytest
 
-from tests.e2e.gateway.test_records import rows
+from tests.e2e.gateway.conftest import stored_records
 from tests.support.gateway import running_gateway
 
 pytestmark = [pytest.mark.vllm, pytest.mark.timeout(900)]
@@ -46,7 +46,7 @@ def test_when_chatting_through_the_gateway_then_the_real_model_answers(gateway_u
     assert r.choices[0].message.content.strip() and r.choices[0].finish_reason in ("stop", "length")
     assert r.usage.prompt_tokens > 5 and 0 < r.usage.completion_tokens <= 16
     assert raw.headers["x-interlock-upstream"] == "cpu-worker" and raw.headers["x-interlock-model"] == "smollm2"
-    record = next(row for row in rows(database_url, 1) if row["route"] == "chat")
+    record = next(row for row in stored_records(database_url, 1) if row["route"] == "chat")
     assert (record["model"], record["upstream"], record["route"]) == ("smollm2", "cpu-worker", "chat")
     assert (record["prompt_tokens"], record["completion_tokens"]) == (r.usage.prompt_tokens, r.usage.completion_tokens)
 

@@ -12,7 +12,7 @@ import json
 import httpx
 import pytest
 
-from tests.e2e.gateway.test_records import rows
+from tests.e2e.gateway.conftest import stored_records
 from tests.e2e.guardrails.conftest import _running
 
 pytestmark = [pytest.mark.vllm, pytest.mark.timeout(900)]
@@ -70,7 +70,7 @@ def test_when_a_prompt_carries_pii_then_vllm_reads_placeholders_and_the_client_g
     expected = written.replace("[EMAIL_ADDRESS_1]", EMAIL).replace("[PERSON_1]", NAME)
     assert choice["message"]["content"] == expected
 
-    record = next(row for row in rows(database_url, 1) if row["route"] == "chat")
+    record = next(row for row in stored_records(database_url, 1) if row["route"] == "chat")
     details = record["details"] if isinstance(record["details"], dict) else json.loads(record["details"])
     assert details["guard_action"] == "mask" and "pii:EMAIL_ADDRESS" in details["guards"]
     assert not any(EMAIL in str(v) or NAME in str(v) for v in record.values())

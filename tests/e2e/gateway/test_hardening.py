@@ -7,7 +7,7 @@ import uuid
 import httpx
 import pytest
 
-from tests.e2e.gateway.test_records import rows
+from tests.e2e.gateway.conftest import stored_records
 from tests.support.gateway import model
 
 MSG = [{"role": "user", "content": "hi"}]
@@ -67,7 +67,7 @@ def test_when_a_model_is_unknown_then_metrics_say_unknown_and_the_record_keeps_t
     counted = metric_lines(url, "interlock_requests_total{")
     assert any('model="(unknown)"' in line and 'status="404"' in line for line in counted)
     assert not any("made-up-7" in line for line in counted)
-    [record] = rows(sqlite_url, 1)
+    [record] = stored_records(sqlite_url, 1)
     assert (record["model"], record["served_model"], record["status"]) == ("made-up-7", None, 404)
     # The name is kept in the record, so it is bounded: a model name of 4 MB would be a 4 MB row.
     r = httpx.post(url + "/v1/chat/completions", json={**CHAT, "model": "x" * 257})

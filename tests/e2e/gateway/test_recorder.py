@@ -13,8 +13,7 @@ import httpx
 import orjson
 import pytest
 
-from tests.e2e.gateway.conftest import client
-from tests.e2e.gateway.test_records import rows
+from tests.e2e.gateway.conftest import client, stored_records
 from tests.support.gateway import model, running_gateway
 from tests.support.polling import eventually
 
@@ -75,7 +74,7 @@ def test_when_requests_are_served_then_records_and_spans_leave_through_the_confi
     recorder = app.gateway.recorder
     assert (recorder is not None) is (mode == "process")
     ids = {chat(url) for _ in range(3)}
-    assert {r["id"] for r in rows(sqlite_url, 3)} == ids
+    assert {r["id"] for r in stored_records(sqlite_url, 3)} == ids
     assert eventually(lambda: len(spans()) >= 6, timeout=10)
     server = [s for s in spans() if s["kind"] == 2]
     assert len(server) == 3 and {s["name"] for s in server} == {"chat m"}
@@ -102,7 +101,7 @@ def test_when_the_recorder_dies_then_the_gateway_restarts_it_and_no_record_is_lo
     os.kill(first, signal.SIGKILL)
     during = {chat(url) for _ in range(3)}  # journaled while no recorder runs
     assert eventually(lambda: recorder.running and recorder.pid != first, timeout=10)
-    assert {r["id"] for r in rows(sqlite_url, 6)} == before | during
+    assert {r["id"] for r in stored_records(sqlite_url, 6)} == before | during
     ready = httpx.get(url + "/ready").json()
     assert ready["recorder"] == {"running": True, "restarts": 1}
     assert "interlock_recorder_up 1.0" in httpx.get(url + "/metrics").text
@@ -118,8 +117,8 @@ def test_when_the_gateway_stops_then_its_recorder_ships_the_rest_and_exits(fresh
     ):
         recorder = app.gateway.recorder
         ids = {chat(url) for _ in range(4)}
-        assert rows(sqlite_url, 0) == []  # a long interval: nothing shipped yet
-    assert {r["id"] for r in rows(sqlite_url, 4)} == ids
+        assert stored_records(sqlite_url, 0) == []  # a long interval: nothing shipped yet
+    assert {r["id"] for r in stored_records(sqlite_url, 4)} == ids
     # The last spans reach the recorder after the journal is released: it waits for them before leaving.
     assert len(spans()) == 8
     assert not recorder.running and recorder.restarts == 0
