@@ -7,6 +7,7 @@ but the client's (``psutil`` thread times). The recorder is its child process, a
 wall time: on a shared machine other programs inflate wall time much more than CPU time. Prints ``uptime``.
 
     PYTHONPATH=$PWD .venv/bin/python bench/trace_store_cost.py --requests 2000
+    PYTHONPATH=$PWD .venv/bin/python bench/trace_store_cost.py --requests 20000 --in-process
 """
 
 from __future__ import annotations
@@ -108,19 +109,51 @@ def store_cpu_per_span(traces: int, keep_ratio: float) -> tuple[float, int]:
         return (time.process_time() - started) / len(blocks) * 1e6, store.stored
 
 
+def gateway_span_cpu(requests: int, store: bool) -> float:
+    """CPU µs per request of the gateway's spans alone: made and discarded (store off, no OTLP endpoint), or with
+    the two step spans the store adds and all four encoded for the recorder (``Tracing.send_to``)."""
+    from observability import CLIENT, SERVER, Tracing, request_attributes
+    from observability.tracing import step_span
+
+    tracing = Tracing("bench")
+    if store:
+        shipped: list[bytes] = []
+        tracing.send_to(lambda b: shipped.append(b) if len(shipped) < 1000 else shipped.clear())
+    body = {"model": "m", "max_tokens": 8, "messages": [{"role": "user", "content": "Hi!"}]}
+    started = time.process_time()
+    for _ in range(requests):
+        attrs = request_attributes("chat", body)
+        if store:
+            attrs["interlock.request_id"] = "x"
+        root = tracing.start_span("chat m", SERVER, attrs)
+        if store:
+            for step in ("authenticate", "resolve_model"):
+                step_span(root, f"interlock.step {step}").end()
+        tracing.start_span("chat m", CLIENT, {"interlock.deployment": "d0"}, root).end()
+        root.set_attribute("http.response.status_code", 200)
+        root.end()
+    return (time.process_time() - started) / requests * 1e6
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--requests", type=int, default=2000)
     p.add_argument("--rounds", type=int, default=2)
-    p.add_argument("--store-only", action="store_true", help="only the trace store's CPU per span, in process")
+    p.add_argument("--in-process", action="store_true", help="only the in-process figures (spans and the store)")
     args = p.parse_args()
+    for _ in range(args.rounds):
+        off, on = gateway_span_cpu(50_000, False), gateway_span_cpu(50_000, True)
+        print(
+            f"gateway spans of a request: {off:.1f} µs CPU with the store off, {on:.1f} µs on "
+            f"(load {os.getloadavg()[0]:.1f})"
+        )
     for keep in (0.1, 1.0):
         cpu, stored = store_cpu_per_span(args.requests, keep)
         print(
             f"trace store alone, keep_ratio {keep}: {cpu:.1f} µs CPU per span received ({stored} of "
             f"{4 * args.requests} stored; load {os.getloadavg()[0]:.1f})"
         )
-    if args.store_only:
+    if args.in_process:
         return
     configs = {
         "store off": None,

@@ -20,7 +20,7 @@ MODEL_NAME = "smollm2"
 
 #: The trace store as ``interlock up`` runs it. One person's traffic on one machine: every trace is kept
 #: (``keep_ratio`` 1), so the request just sent opens with its waterfall; errors, guard triggers and slow requests
-#: would be kept at any ratio. Measured: the recorder process spends ~23 µs of CPU per stored span (4 spans a
+#: would be kept at any ratio. Measured: the recorder process spends 16-23 µs of CPU per stored span (4 spans a
 #: request), at idle priority, and the gateway ~9 µs per request for the step spans and their encoding
 #: (README, "Ops console, trace store and feedback"). Retention is smaller than the library's: a laptop's disk.
 EMBEDDED_TRACE_STORE = {"enabled": True, "keep_ratio": 1.0, "slow_ms": 2000, "max_age_hours": 72, "max_spans": 500_000}
