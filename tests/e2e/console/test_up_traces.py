@@ -1,5 +1,5 @@
-"""``interlock up`` out of the box: the console is reachable with the admin token it prints, and a request just
-sent opens with its span waterfall (the embedded settings turn the trace store on)."""
+"""``interlock up`` out of the box: the console is reachable with the admin token it prints, a request just sent
+opens with its span waterfall (the embedded settings turn the trace store on), and implicit feedback is read."""
 
 from __future__ import annotations
 
@@ -81,3 +81,18 @@ def test_when_up_has_served_a_request_then_the_console_opens_it_with_its_spans(u
     assert {s["request_id"] for s in found["spans"]} == {rid}
     listed = httpx.get(url + "/admin/console/requests", headers=admin).json()
     assert rid in str(listed)
+
+
+def test_when_up_sees_a_regeneration_then_the_console_lists_the_signal(up):
+    url, token = up
+    body = {"model": "smollm2", "messages": [{"role": "user", "content": "Tell me a joke about gateways."}]}
+    first = httpx.post(url + "/v1/chat/completions", json=body)
+    assert httpx.post(url + "/v1/chat/completions", json=body).status_code == 200  # the same question again
+    rid = first.headers["x-interlock-request-id"]
+    admin = {"authorization": f"Bearer {token}"}
+
+    def listed():
+        rows = httpx.get(url + "/admin/console/feedback", params={"kind": "regeneration"}, headers=admin).json()
+        return [r for r in rows if r["request_id"] == rid]
+
+    assert eventually(listed, timeout=15)
