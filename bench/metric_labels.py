@@ -56,6 +56,21 @@ def main() -> None:
     m = GatewayMetrics()
     one_round(m, 1000, args.keys, args.versions)  # warm-up: children created
     cpu = [one_round(m, args.requests, args.keys, args.versions) for _ in range(args.rounds)]
+    if hasattr(m, "series"):  # the scrape at the bound: every label combination the defaults allow, used once
+        full = GatewayMetrics()
+        for i in range(5000):  # 100 keys, 50 teams, 20 prompt versions: more combinations than the bound
+            s = full.series("chat", "m", f"key-{i % 100}", f"team-{i // 100}", f"{i % 20:012x}")
+            for child in (s.latency, s.ttft, s.tpot):
+                child.observe(0.1)
+            s.count(200)
+            s.input.inc(1)
+        cpu0 = time.process_time()
+        body = full.render()
+        lines = body.count(b"\n")
+        print(
+            f"/metrics with {len(full._series)} label combinations (the default bound, and 'other'): "
+            f"{len(body) / 1e6:.1f} MB, {lines:,} lines, rendered in {(time.process_time() - cpu0) * 1000:.0f} ms CPU"
+        )
     label = "series(route, model, key, team, version)" if hasattr(m, "series") else "for_request(route, model)"
     print(
         f"{label}: {statistics.median(cpu):.2f} µs CPU per request (median of {args.rounds}, min {min(cpu):.2f}; "

@@ -42,8 +42,8 @@ class Series:
     def __init__(self, metrics, labels: tuple[str, str, str, str, str]) -> None:
         route, model, key, team, version = self.labels = labels
         self.latency = metrics.latency.labels(*labels)
-        self.ttft = metrics.ttft.labels(*labels)
-        self.tpot = metrics.tpot.labels(*labels)
+        self.ttft = metrics.ttft.labels(route, model)  # see GatewayMetrics: by route and model only
+        self.tpot = metrics.tpot.labels(route, model)
         self.input = metrics.tokens.labels(model, "input", route, key, team, version)
         self.output = metrics.tokens.labels(model, "output", route, key, team, version)
         self.cost = metrics.cost.labels(*labels)

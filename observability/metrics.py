@@ -47,17 +47,19 @@ class GatewayMetrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
+        # TTFT and TPOT by route and model only: a histogram is ~19 exposition lines a series, rendered on the event
+        # loop at each scrape; per key, team and prompt version they are in the console's rollups.
         self.ttft = Histogram(
             "interlock_time_to_first_token_seconds",
             "Time to first token (streaming).",
-            REQUEST_LABELS,
+            ["route", "model"],
             buckets=TTFT_BUCKETS,
             registry=r,
         )
         self.tpot = Histogram(
             "interlock_time_per_output_token_seconds",
             "Time per output token after the first.",
-            REQUEST_LABELS,
+            ["route", "model"],
             buckets=TPOT_BUCKETS,
             registry=r,
         )
