@@ -41,7 +41,7 @@ def embedded_settings(worker_url: str, port: int, database_url: str, admin_token
         "database": {"url": database_url},
         "trace_store": EMBEDDED_TRACE_STORE,
         # Implicit signals (regeneration, rephrase, early termination, refusal, abandonment) for the console's
-        # Feedback page: 40-75 µs of CPU per chat request (bench/feedback_signals.py), nothing next to a CPU model.
+        # Feedback page: 28-61 µs of CPU per chat request (bench/feedback_signals.py), nothing next to a CPU model.
         "feedback": {"implicit": True},
         # The console needs an admin credential; none is configured on a fresh machine, so the run makes one.
         "access": {"admin_tokens": {admin_token: "admin"}} if admin_token else {},
