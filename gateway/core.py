@@ -34,7 +34,7 @@ class Gateway:
 
     def __init__(self, settings: Any, *, extra_steps: list[Step] | None = None, tracing: Tracing | None = None) -> None:
         self.settings = settings
-        self.metrics = GatewayMetrics()
+        self.metrics = GatewayMetrics(labels=settings.observability.metric_labels)
         obs = settings.observability
         self.tracing = tracing or Tracing(
             obs.service_name,
@@ -332,24 +332,26 @@ class Gateway:
         latency = end - ctx.started
         ttft = tpot = None
         usage = ctx.usage
-        latency_m, ttft_m, tpot_m, input_m, output_m, cost_m = m.for_request(ctx.route, model)
+        p = ctx.principal
+        version = prompt_version(ctx.body)
+        series = m.series(ctx.route, model, p.key_id, p.team_id, version)
         if ctx.first_token_at is not None:
             ttft = ctx.first_token_at - ctx.started
-            ttft_m.observe(ttft)
+            series.ttft.observe(ttft)
             if usage is not None and usage.completion_tokens > 1:
                 tpot = (end - ctx.first_token_at) / (usage.completion_tokens - 1)
-                tpot_m.observe(tpot)
-        m.count_request(ctx.route, model, ctx.status)
-        latency_m.observe(latency)
+                series.tpot.observe(tpot)
+        series.count(ctx.status)
+        series.latency.observe(latency)
         if ctx.status < 400 and latency <= self._objective_s:
-            m.count_goodput(ctx.route, model)
+            series.goodput.inc()
         if usage is not None:
             if self.pricing is not None and ctx.served_model:
                 ctx.cost_usd = self.pricing.cost(ctx.served_model, usage)
-            input_m.inc(usage.prompt_tokens)
-            output_m.inc(usage.completion_tokens)
+            series.input.inc(usage.prompt_tokens)
+            series.output.inc(usage.completion_tokens)
             if ctx.cost_usd:
-                cost_m.inc(ctx.cost_usd)
+                series.cost.inc(ctx.cost_usd)
         span = ctx.notes.get("otel_span")
         if span is not None:
             span.set_attribute("http.response.status_code", ctx.status)
@@ -364,7 +366,6 @@ class Gateway:
                 span.set_attribute("error.type", ctx.error_type)
             span.end()
         if self.writer is not None:
-            p = ctx.principal
             record = {
                 "id": ctx.request_id,
                 "client_request_id": ctx.client_request_id,
@@ -386,7 +387,7 @@ class Gateway:
                 "cost_usd": ctx.cost_usd,
                 "attempts": ctx.attempts,
                 "trace_id": None if span is None else f"{span.trace_id:032x}",
-                "prompt_version": prompt_version(ctx.body),
+                "prompt_version": version,
                 "details": details(ctx, self.config_version),
             }
             self.writer.submit(record)

