@@ -23,7 +23,7 @@ from cache.keys import CacheKey
 from cache.verify import Signature
 
 #: The similarity a near hit needs by default (tuned on ../shared/data/paraphrase; see the README).
-DEFAULT_THRESHOLD = 0.92
+DEFAULT_THRESHOLD = 0.93
 
 
 @dataclass(slots=True)
