@@ -29,6 +29,8 @@ TABLE = "interlock_semantic_cache"
 
 
 class PgVectorIndex:
+    shared = True
+
     def __init__(self, url: str, dim: int, *, timeout: float = 0.25, pool_size: int = 2, retry_after: float = 1.0):
         # SQLAlchemy-style URLs (postgresql+psycopg://) are accepted as well as libpq ones.
         self.url = url.replace("postgresql+psycopg://", "postgresql://")

@@ -28,6 +28,8 @@ def vector_from_wire(s: str) -> np.ndarray:
 
 
 class RemoteSemanticIndex:
+    shared = True
+
     def __init__(self, url: str, *, timeout: float = 0.25, retry_after: float = 1.0) -> None:
         import httpx
 

@@ -68,6 +68,9 @@ class _Partition:
 
 
 class MemorySemanticIndex:
+    #: In this process only: an invalidation must be repeated on every replica (``ResponseCache.clear_local``).
+    shared = False
+
     def __init__(self, dim: int, max_entries: int = 50_000) -> None:
         self.dim = dim
         self.max_entries = max_entries
