@@ -100,12 +100,17 @@ class ResponseCache:
             and bool(plan.key.query.strip())
         )
 
-    async def semantic(self, plan: Plan, vector: np.ndarray) -> SemanticResult:
+    @property
+    def semantic_is_remote(self) -> bool:
+        """The index answers over the network (the cache service): its lookups are worth a client span."""
+        return getattr(self.semantic_index, "remote", False)
+
+    async def semantic(self, plan: Plan, vector: np.ndarray, traceparent: str | None = None) -> SemanticResult:
         assert self.semantic_index is not None
         cfg = plan.config.semantic
         threshold = cfg.threshold if cfg.threshold is not None else DEFAULT_THRESHOLD
         result = SemanticResult()
-        candidates = await self.semantic_index.search(plan.key.partition, vector, CANDIDATES)
+        candidates = await self.semantic_index.search(plan.key.partition, vector, CANDIDATES, traceparent)
         for c in candidates:
             if c.similarity < threshold:
                 break

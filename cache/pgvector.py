@@ -93,7 +93,9 @@ class PgVectorIndex:
             self._down_until = time.monotonic() + self.retry_after
             raise CacheUnavailable("postgres", type(exc).__name__) from exc
 
-    async def search(self, partition: str, vector: np.ndarray, k: int) -> list[Candidate]:
+    async def search(
+        self, partition: str, vector: np.ndarray, k: int, traceparent: str | None = None
+    ) -> list[Candidate]:
         async def q(conn):
             cur = await conn.execute(
                 f"SELECT 1 - (embedding <=> %s) AS sim, signature, entry FROM {TABLE} "

@@ -34,8 +34,11 @@ class Candidate:
 
 
 class SemanticIndex(Protocol):
-    async def search(self, partition: str, vector: np.ndarray, k: int) -> list[Candidate]:
-        """Up to ``k`` live entries of ``partition``, most similar first."""
+    async def search(
+        self, partition: str, vector: np.ndarray, k: int, traceparent: str | None = None
+    ) -> list[Candidate]:
+        """Up to ``k`` live entries of ``partition``, most similar first. ``traceparent`` (W3C): a remote index
+        sends it, so its span joins the caller's trace."""
         ...
 
     async def add(self, key: CacheKey, vector: np.ndarray, signature: Signature, entry: Entry, ttl: int) -> None: ...
@@ -77,7 +80,9 @@ class MemorySemanticIndex:
         self.size = 0
         self._parts: OrderedDict[str, _Partition] = OrderedDict()
 
-    async def search(self, partition: str, vector: np.ndarray, k: int) -> list[Candidate]:
+    async def search(
+        self, partition: str, vector: np.ndarray, k: int, traceparent: str | None = None
+    ) -> list[Candidate]:
         part = self._parts.get(partition)
         if part is None or part.n == 0:
             return []

@@ -30,6 +30,8 @@ from cache.metrics import CacheMetrics
 from gateway.pipeline import Handler
 from gateway.streaming import CLIENT_CLOSED
 from gateway.types import RequestContext, UpstreamResponse, Usage
+from observability import CLIENT
+from observability.tracing import step_span
 
 log = logging.getLogger("interlock.cache")
 
@@ -162,11 +164,19 @@ class CacheStep:
             return None
 
     async def _semantic(self, ctx: RequestContext, plan: Plan, vector) -> tuple[Entry, float] | None:
+        # The cache service: a CLIENT span around the call, whose traceparent makes the service's span its child.
+        remote = self.cache.semantic_is_remote
+        span = step_span(ctx.notes.get("otel_span"), "interlock.cache.remote", None, CLIENT) if remote else None
         try:
-            found = await self.cache.semantic(plan, vector)
+            found = await self.cache.semantic(plan, vector, span.traceparent if span is not None else None)
         except CacheUnavailable as exc:
+            if span is not None:
+                span.set_error("cache_unavailable", exc.backend)
             self._down(exc.backend, exc)
             return None
+        finally:
+            if span is not None:
+                span.end()
         for reason in found.vetoes:
             self.metrics.child(self.metrics.vetoed, ctx.model, reason).inc()
         if found.vetoes:
