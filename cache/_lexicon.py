@@ -89,9 +89,7 @@ ANTONYM_PAIRS = (
     "profit loss,credit debit,deposit withdraw,above below,cheap expensive,clean dirty,full empty,wet dry,"
     "plus minus,ascending descending,forward backward,horizontal vertical,brief long,thin fat,thin thick,"
     "win loss,victory defeat,rise fall,gain loss,accept decline,present absent,ancient modern,maximum minimum,"
-    "near far,convict acquit,convicted acquitted,permit prohibit,allow prohibit,allow forbid,same different,"
-    "similar different,increased reduced,increase reduce,exist absent,common rare,private public,direct inverse,"
-    "directly inversely,first last,upper lower,top bottom,front back,inner outer,include omit,"
+    "first last,upper lower,top bottom,front back,inner outer,include omit,"
     "support oppose,accept refuse,appear disappear,connect disconnect,attach detach,install uninstall,"
     "mount unmount,expand collapse,compress decompress,serialize deserialize,ascend descend,minimize maximize"
 )
