@@ -62,7 +62,10 @@ class CacheClears:
         self.bus.subscribe(self.apply)
 
     def _start(self) -> int:
-        _META.create_all(self.engine, checkfirst=True)
+        try:
+            _META.create_all(self.engine, checkfirst=True)
+        except sa.exc.SQLAlchemyError:  # replicas starting together: another one created it first
+            _META.create_all(self.engine, checkfirst=True)
         with self.engine.connect() as conn:
             return int(conn.execute(sa.select(sa.func.max(TABLE.c.version))).scalar() or 0)
 
