@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+import uuid
 
 from tests.e2e.cache.conftest import admin, ask, settings, until
 from tests.support.gateway import running_gateway
@@ -30,6 +31,37 @@ def test_when_one_replica_clears_the_cache_then_the_other_replicas_in_process_en
         # z's exact entry is the probe, then x's semantic entry is gone too (no semantic hit for other words).
         until(lambda: ask(b, "z", OTHER), "miss")
         assert ask(b, "x", "How can I reverse a Python list?").headers["x-interlock-cache"] == "miss"
+
+
+def test_when_replicas_share_redis_then_the_clear_reaches_the_others_semantic_index_over_pub_sub(
+    replica, tmp_path, redis_url
+):
+    """With Redis the exact cache is shared (cleared once) and the bus is pub/sub; the semantic indexes stay in
+    each process, and B's must empty too."""
+    replica.reset()
+    cache = {"scope": "team", "semantic": {"enabled": True}}
+    shared = {
+        "redis": {"url": redis_url},
+        "access": {"bus_channel": f"ilc-test-{uuid.uuid4().hex}"},
+    }
+    with contextlib.ExitStack() as stack:
+        a, b = (stack.enter_context(running_gateway(**_merged(settings(replica, cache, tmp_path), shared)))[0]
+                for _ in range(2))  # fmt: skip
+        ask(b, "x", OTHER)
+        until(lambda: ask(b, "x", "How can I reverse a Python list?"), "hit-semantic")
+        r = admin(a, "DELETE", "/cache", params={"model": "m"})
+        assert r.status_code == 200 and r.json()["exact"] >= 1, r.text
+        deadline = time.monotonic() + 5
+        while ask(b, "x", "Could you tell me how to reverse a list in Python?").headers["x-interlock-cache"] != "miss":
+            assert time.monotonic() < deadline, "B still serves its in-process semantic entry"
+            time.sleep(0.1)
+
+
+def _merged(base: dict, extra: dict) -> dict:
+    out = dict(base)
+    for k, v in extra.items():
+        out[k] = {**out.get(k, {}), **v} if isinstance(v, dict) else v
+    return out
 
 
 def test_when_a_replica_clears_by_age_then_the_others_drop_only_entries_as_old(replica, tmp_path):
