@@ -13,7 +13,7 @@ connections, p50/p90/p99 in ms:
   other models costs a request that no cache applies to;
 - ``semantic_hit``: a paraphrase of a stored question each time (exact miss, semantic hit: embedding + search);
 - ``semantic_lookup_library``: ``embed`` + in-process index search alone (no HTTP), 1,000 entries in the
-  partition;
+  partition; ``exact_lookup_library``: CPU per exact-hit lookup (plan + in-process get), no HTTP;
 - ``exact_hit_saturation``: exact hits with ``wrk`` (1 thread, 64 connections) when installed, with the CPU the
   gateway process spent per request (``/proc``): the figure that holds on a busy machine.
 
@@ -67,6 +67,23 @@ async def run(url: str, bodies, n: int) -> dict:
             outcomes[k] = outcomes.get(k, 0) + 1
     warm = samples[n // 10 :]  # the first tenth warms connections and caches
     return {"requests": len(warm), "latency_ms": percentiles(warm), "outcomes": outcomes}
+
+
+async def exact_library(n: int) -> dict:
+    """CPU per exact-hit lookup in the library (plan: sampling rules and keys; then the in-process get), the part
+    of a hit the cache owns, by ``time.process_time`` over ``n`` lookups: robust on a busy machine."""
+    from cache import MemoryExactStore, ModelCacheConfig, ResponseCache, new_entry
+
+    cache = ResponseCache(MemoryExactStore())
+    config = ModelCacheConfig()
+    request = orjson.loads(body("exact", "Explain photosynthesis."))
+    plan = cache.plan("chat", request, "exact", config, key_id="k1", team_id=None)
+    await cache.store_exact(plan, new_entry(b"{}", "r", 1, 1))
+    started = time.process_time()
+    for _ in range(n):
+        plan = cache.plan("chat", request, "exact", config, key_id="k1", team_id=None)
+        assert await cache.exact(plan) is not None
+    return {"lookups": n, "cpu_us_per_lookup": round((time.process_time() - started) / n * 1e6, 2)}
 
 
 async def semantic_library(n: int) -> dict:
@@ -151,6 +168,7 @@ def main() -> None:
             run(cached, lambda i: body("semantic", QUESTIONS[i % 3][1] + " " * (i // 3 % 50)), min(n, 600))
         )
         r["semantic_lookup_library"] = asyncio.run(semantic_library(min(n, 500)))
+        r["exact_lookup_library"] = asyncio.run(exact_library(50_000))
         if args.saturate and _wrk.available():
             pid = procs_pids["cached"]
             before = process_cpu(pid)
@@ -170,6 +188,7 @@ def main() -> None:
             "semantic_lookup_library_p50_ms": p50["semantic_lookup_library"],
             "exact_hit_saturation_rps": r.get("exact_hit_saturation", {}).get("requests_per_s"),
             "exact_hit_gateway_cpu_us": r.get("exact_hit_saturation", {}).get("gateway_cpu_us_per_request"),
+            "exact_lookup_library_cpu_us": r["exact_lookup_library"]["cpu_us_per_lookup"],
         }
     print(json.dumps(out, indent=1))
 
