@@ -9,12 +9,13 @@ cleared once, the in-process ones (the embedded LRU and numpy index) on every re
 
     DELETE /admin/cache ─► this replica: its in-process backends ─► DB: config_version + 1 and a row in
                            ``interlock_cache_clears`` ─► bus.publish (kind ``cache``) ─► the shared backends
-    every other replica: bus handler ─► the rows it has not applied yet ─► ``clear_local`` of each
+    every other replica: bus handler ─► the rows it has not applied yet ─► its in-process backends
 
 The row, not the message, is what a replica applies: a lost message, or a replica polling the version row
 without Redis, gets ``change=None`` and still finds every invalidation it has not applied. ``older_than`` is
 kept as a cutoff time, so a replica applying it a second later drops the same entries. Rows older than a day
-are pruned (a replica away for longer restarts with empty in-process caches anyway).
+are pruned: a replica cut off from the database for longer than that misses them (a restart empties its
+in-process caches).
 """
 
 from __future__ import annotations
