@@ -13,8 +13,9 @@ connections, p50/p90/p99 in ms:
   other models costs a request that no cache applies to;
 - ``semantic_hit``: a paraphrase of a stored question each time (exact miss, semantic hit: embedding + search);
 - ``semantic_lookup_library``: ``embed`` + in-process index search alone (no HTTP), 1,000 entries in the
-  partition;
-- ``exact_hit_saturation``: exact hits with ``wrk`` (1 thread, 64 connections) when installed.
+  partition; ``exact_lookup_library``: CPU per exact-hit lookup (plan + in-process get), no HTTP;
+- ``exact_hit_saturation``: exact hits with ``wrk`` (1 thread, 64 connections) when installed, with the CPU the
+  gateway process spent per request (``/proc``): the figure that holds on a busy machine.
 
 The machine is whatever runs it: print the conditions with the figures. Results go to stdout as JSON.
 """
@@ -68,6 +69,23 @@ async def run(url: str, bodies, n: int) -> dict:
     return {"requests": len(warm), "latency_ms": percentiles(warm), "outcomes": outcomes}
 
 
+async def exact_library(n: int) -> dict:
+    """CPU per exact-hit lookup in the library (plan: sampling rules and keys; then the in-process get), the part
+    of a hit the cache owns, by ``time.process_time`` over ``n`` lookups: robust on a busy machine."""
+    from cache import MemoryExactStore, ModelCacheConfig, ResponseCache, new_entry
+
+    cache = ResponseCache(MemoryExactStore())
+    config = ModelCacheConfig()
+    request = orjson.loads(body("exact", "Explain photosynthesis."))
+    plan = cache.plan("chat", request, "exact", config, key_id="k1", team_id=None)
+    await cache.store_exact(plan, new_entry(b"{}", "r", 1, 1))
+    started = time.process_time()
+    for _ in range(n):
+        plan = cache.plan("chat", request, "exact", config, key_id="k1", team_id=None)
+        assert await cache.exact(plan) is not None
+    return {"lookups": n, "cpu_us_per_lookup": round((time.process_time() - started) / n * 1e6, 2)}
+
+
 async def semantic_library(n: int) -> dict:
     import numpy as np
 
@@ -90,6 +108,13 @@ async def semantic_library(n: int) -> dict:
         samples.append(time.perf_counter() - t0)
     service.close()
     return {"requests": n, "latency_ms": percentiles(samples[n // 10 :]), "partition_entries": 1000}
+
+
+def process_cpu(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` so far (Linux ``/proc``)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def config(emulator: str, port: int, cached: bool, tmp: Path, name: str) -> Path:
@@ -118,11 +143,12 @@ def main() -> None:
         emu = procs.start("emulator", [*CLI, "emulator", "--port", str(ep), "--served-model-name", "m"])
         wait_http(emu, "127.0.0.1", ep, "/health", 30)
         emulator = f"http://127.0.0.1:{ep}"
-        ports = {}
+        ports, procs_pids = {}, {}
         for name, cached in (("base", False), ("cached", True)):
             port = ports[name] = free_port()
             gw = procs.start(name, [*CLI, "serve", "--config", str(config(emulator, port, cached, tmp, name))])
             wait_http(gw, "127.0.0.1", port, "/health", 90)
+            procs_pids[name] = gw.pid
         base = f"http://127.0.0.1:{ports['base']}/v1/chat/completions"
         cached = f"http://127.0.0.1:{ports['cached']}/v1/chat/completions"
 
@@ -142,10 +168,15 @@ def main() -> None:
             run(cached, lambda i: body("semantic", QUESTIONS[i % 3][1] + " " * (i // 3 % 50)), min(n, 600))
         )
         r["semantic_lookup_library"] = asyncio.run(semantic_library(min(n, 500)))
+        r["exact_lookup_library"] = asyncio.run(exact_library(50_000))
         if args.saturate and _wrk.available():
-            r["exact_hit_saturation"] = _wrk.run(
+            pid = procs_pids["cached"]
+            before = process_cpu(pid)
+            sat = r["exact_hit_saturation"] = _wrk.run(
                 cached, body("exact", "Explain photosynthesis."), 64, args.saturate, tmp
             )
+            # CPU the gateway process spent per hit: robust where req/s depends on what else the machine runs.
+            sat["gateway_cpu_us_per_request"] = round((process_cpu(pid) - before) / max(1, sat["requests"]) * 1e6, 1)
         p50 = {k: v["latency_ms"].get("p50") for k, v in r.items() if "latency_ms" in v}
         out["summary"] = {
             "exact_hit_p50_ms": p50["exact_hit"],
@@ -156,6 +187,8 @@ def main() -> None:
             "semantic_hit_p50_ms": p50["semantic_hit"],
             "semantic_lookup_library_p50_ms": p50["semantic_lookup_library"],
             "exact_hit_saturation_rps": r.get("exact_hit_saturation", {}).get("requests_per_s"),
+            "exact_hit_gateway_cpu_us": r.get("exact_hit_saturation", {}).get("gateway_cpu_us_per_request"),
+            "exact_lookup_library_cpu_us": r["exact_lookup_library"]["cpu_us_per_lookup"],
         }
     print(json.dumps(out, indent=1))
 

@@ -100,12 +100,17 @@ class ResponseCache:
             and bool(plan.key.query.strip())
         )
 
-    async def semantic(self, plan: Plan, vector: np.ndarray) -> SemanticResult:
+    @property
+    def semantic_is_remote(self) -> bool:
+        """The index answers over the network (the cache service): its lookups are worth a client span."""
+        return getattr(self.semantic_index, "remote", False)
+
+    async def semantic(self, plan: Plan, vector: np.ndarray, traceparent: str | None = None) -> SemanticResult:
         assert self.semantic_index is not None
         cfg = plan.config.semantic
         threshold = cfg.threshold if cfg.threshold is not None else DEFAULT_THRESHOLD
         result = SemanticResult()
-        candidates = await self.semantic_index.search(plan.key.partition, vector, CANDIDATES)
+        candidates = await self.semantic_index.search(plan.key.partition, vector, CANDIDATES, traceparent)
         for c in candidates:
             if c.similarity < threshold:
                 break
@@ -129,12 +134,15 @@ class ResponseCache:
         sig = plan.signature or signature(plan.key.query)
         await self.semantic_index.add(plan.key, vector, sig, entry, plan.config.semantic.ttl)
 
-    async def clear(self, what: Invalidation) -> dict[str, int]:
+    async def clear(self, what: Invalidation, *, shared: bool = True, local: bool = True) -> dict[str, int]:
+        """Drop matching entries; counts by kind. ``shared``/``local``: which backends, those shared by replicas
+        (Redis, pgvector, the cache service) or those held in this process (which every replica must clear)."""
         out = {}
-        if what.kind in ("exact", "all"):
-            out["exact"] = await self.exact_store.clear(what)
-        if what.kind in ("semantic", "all") and self.semantic_index is not None:
-            out["semantic"] = await self.semantic_index.clear(what)
+        for kind, backend in (("exact", self.exact_store), ("semantic", self.semantic_index)):
+            if what.kind not in (kind, "all") or backend is None:
+                continue
+            if shared if getattr(backend, "shared", True) else local:
+                out[kind] = await backend.clear(what)
         return out
 
     async def aclose(self) -> None:
@@ -156,19 +164,20 @@ def build_cache(settings: CacheSettings, *, redis_url: str | None, dim: int | No
         exact: ExactStore = RedisExactStore(redis_url, timeout=settings.timeout)
     else:
         exact = MemoryExactStore(settings.memory_max_entries, settings.memory_max_bytes)
-    index: SemanticIndex | None = None
-    if semantic:
-        assert dim is not None
-        if settings.semantic_backend == "pgvector":
-            if not settings.postgres_url:
-                raise ValueError("cache.postgres_url is required for semantic_backend pgvector")
-            from cache.pgvector import PgVectorIndex
+    return ResponseCache(exact, build_semantic_index(settings, dim) if semantic else None)
 
-            index = PgVectorIndex(settings.postgres_url, dim, timeout=settings.timeout)
-        elif settings.semantic_backend == "service":
-            from cache.remote import RemoteSemanticIndex
 
-            index = RemoteSemanticIndex(settings.service_url or "", timeout=settings.timeout)
-        else:
-            index = MemorySemanticIndex(dim, settings.semantic_max_entries)
-    return ResponseCache(exact, index)
+def build_semantic_index(settings: CacheSettings, dim: int | None) -> SemanticIndex:
+    """The semantic index ``settings.semantic_backend`` names (also when a first semantic cache is enabled live)."""
+    assert dim is not None
+    if settings.semantic_backend == "pgvector":
+        if not settings.postgres_url:
+            raise ValueError("cache.postgres_url is required for semantic_backend pgvector")
+        from cache.pgvector import PgVectorIndex
+
+        return PgVectorIndex(settings.postgres_url, dim, timeout=settings.timeout)
+    if settings.semantic_backend == "service":
+        from cache.remote import RemoteSemanticIndex
+
+        return RemoteSemanticIndex(settings.service_url or "", timeout=settings.timeout)
+    return MemorySemanticIndex(dim, settings.semantic_max_entries)

@@ -33,6 +33,9 @@ class ExactStore(Protocol):
 
 
 class MemoryExactStore:
+    #: In this process only: an invalidation must be repeated on every replica (``ResponseCache.clear_local``).
+    shared = False
+
     def __init__(self, max_entries: int = 10_000, max_bytes: int = 64 * 1024 * 1024) -> None:
         self.max_entries = max_entries
         self.max_bytes = max_bytes
@@ -86,6 +89,8 @@ class RedisExactStore:
     """Shared by every gateway replica. A failing Redis raises ``CacheUnavailable`` (the caller serves a miss);
     after a failure Redis is not asked again for ``retry_after`` seconds, so an outage costs no connect
     attempts per request."""
+
+    shared = True
 
     def __init__(self, url: str, *, timeout: float = 0.25, retry_after: float = 1.0) -> None:
         import redis.asyncio as redis

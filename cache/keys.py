@@ -10,8 +10,7 @@ The *exact key* adds the last user turn (or the prompt) to the partition.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -20,8 +19,7 @@ import orjson
 _NOT_KEYED = frozenset({"messages", "prompt", "stream", "stream_options", "user", "model"})
 
 
-@dataclass(slots=True, frozen=True)
-class CacheKey:
+class CacheKey(NamedTuple):  # a tuple, not a frozen dataclass: built on every request, cheaper to make
     scope: str
     """``key`` / ``team`` / ``user`` / ``global``."""
     owner: str
@@ -33,14 +31,6 @@ class CacheKey:
     """Hex digest of the partition plus the last user turn."""
     query: str
     """The last user turn (or the prompt): what the semantic cache embeds. Never stored or logged."""
-
-
-def _digest(*parts: bytes) -> str:
-    h = hashlib.blake2b(digest_size=16)
-    for p in parts:
-        h.update(len(p).to_bytes(8, "little"))
-        h.update(p)
-    return h.hexdigest()
 
 
 def split_messages(messages: list[Any]) -> tuple[list[Any], Any]:
@@ -69,13 +59,15 @@ def make_key(route: str, body: dict[str, Any], model: str, scope: str, owner: st
     else:
         context, last = [], body.get("prompt")
         query = last if isinstance(last, str) else ""
+    # One JSON array is unambiguous (no field can run into the next), so one serialisation and one digest make
+    # the partition; the exact key chains it with the last turn. Half the CPU of hashing each part apart, on
+    # every request of a cached model (exact hits included).
     opts = orjson.OPT_SORT_KEYS
-    partition = _digest(
-        scope.encode(), owner.encode(), model.encode(), route.encode(), orjson.dumps(params, option=opts),
-        orjson.dumps(context, option=opts),
-    )  # fmt: skip
-    exact = _digest(partition.encode(), orjson.dumps(last, option=opts))
-    return CacheKey(scope, owner, model, partition, exact, query)
+    partition = hashlib.blake2b(
+        orjson.dumps((scope, owner, model, route, params, context), option=opts), digest_size=16
+    ).digest()
+    exact = hashlib.blake2b(partition + orjson.dumps(last, option=opts), digest_size=16).hexdigest()
+    return CacheKey(scope, owner, model, partition.hex(), exact, query)
 
 
 def scope_owner(scope: str, key_id: str | None, team_id: str | None, user: Any) -> str | None:

@@ -29,6 +29,8 @@ TABLE = "interlock_semantic_cache"
 
 
 class PgVectorIndex:
+    shared = True
+
     def __init__(self, url: str, dim: int, *, timeout: float = 0.25, pool_size: int = 2, retry_after: float = 1.0):
         # SQLAlchemy-style URLs (postgresql+psycopg://) are accepted as well as libpq ones.
         self.url = url.replace("postgresql+psycopg://", "postgresql://")
@@ -91,7 +93,9 @@ class PgVectorIndex:
             self._down_until = time.monotonic() + self.retry_after
             raise CacheUnavailable("postgres", type(exc).__name__) from exc
 
-    async def search(self, partition: str, vector: np.ndarray, k: int) -> list[Candidate]:
+    async def search(
+        self, partition: str, vector: np.ndarray, k: int, traceparent: str | None = None
+    ) -> list[Candidate]:
         async def q(conn):
             cur = await conn.execute(
                 f"SELECT 1 - (embedding <=> %s) AS sim, signature, entry FROM {TABLE} "

@@ -1,7 +1,8 @@
 """``RemoteSemanticIndex``: the semantic index of a cache service (``services/cache``), shared by replicas.
 
 The same ``SemanticIndex`` role as the in-process and pgvector indexes, over HTTP: vectors travel as float32
-bytes (base64), entries and signatures as the forms they are stored in. A service that fails or is slow raises
+bytes (base64), entries and signatures as the forms they are stored in; a lookup carries the caller's W3C
+``traceparent``, so the service's span joins the request's trace. A service that fails or is slow raises
 ``CacheUnavailable``; after a failure it is not asked again for ``retry_after`` seconds.
 """
 
@@ -28,6 +29,9 @@ def vector_from_wire(s: str) -> np.ndarray:
 
 
 class RemoteSemanticIndex:
+    shared = True
+    remote = True
+
     def __init__(self, url: str, *, timeout: float = 0.25, retry_after: float = 1.0) -> None:
         import httpx
 
@@ -48,9 +52,12 @@ class RemoteSemanticIndex:
         self._down_until = 0.0
         return r.json()
 
-    async def search(self, partition: str, vector: np.ndarray, k: int) -> list[Candidate]:
-        data = await self._call("POST", "/search", json={"partition": partition, "vector": vector_to_wire(vector),
-                                                         "k": k})  # fmt: skip
+    async def search(
+        self, partition: str, vector: np.ndarray, k: int, traceparent: str | None = None
+    ) -> list[Candidate]:
+        body = {"partition": partition, "vector": vector_to_wire(vector), "k": k}
+        headers = {"traceparent": traceparent} if traceparent is not None else None
+        data = await self._call("POST", "/search", json=body, headers=headers)
         return [
             Candidate(c["similarity"], Signature.from_json(c["signature"]), Entry.loads(base64.b64decode(c["entry"])))
             for c in data["candidates"]

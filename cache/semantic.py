@@ -23,7 +23,7 @@ from cache.keys import CacheKey
 from cache.verify import Signature
 
 #: The similarity a near hit needs by default (tuned on ../shared/data/paraphrase; see the README).
-DEFAULT_THRESHOLD = 0.92
+DEFAULT_THRESHOLD = 0.93
 
 
 @dataclass(slots=True)
@@ -34,8 +34,11 @@ class Candidate:
 
 
 class SemanticIndex(Protocol):
-    async def search(self, partition: str, vector: np.ndarray, k: int) -> list[Candidate]:
-        """Up to ``k`` live entries of ``partition``, most similar first."""
+    async def search(
+        self, partition: str, vector: np.ndarray, k: int, traceparent: str | None = None
+    ) -> list[Candidate]:
+        """Up to ``k`` live entries of ``partition``, most similar first. ``traceparent`` (W3C): a remote index
+        sends it, so its span joins the caller's trace."""
         ...
 
     async def add(self, key: CacheKey, vector: np.ndarray, signature: Signature, entry: Entry, ttl: int) -> None: ...
@@ -68,13 +71,18 @@ class _Partition:
 
 
 class MemorySemanticIndex:
+    #: In this process only: an invalidation must be repeated on every replica (``ResponseCache.clear_local``).
+    shared = False
+
     def __init__(self, dim: int, max_entries: int = 50_000) -> None:
         self.dim = dim
         self.max_entries = max_entries
         self.size = 0
         self._parts: OrderedDict[str, _Partition] = OrderedDict()
 
-    async def search(self, partition: str, vector: np.ndarray, k: int) -> list[Candidate]:
+    async def search(
+        self, partition: str, vector: np.ndarray, k: int, traceparent: str | None = None
+    ) -> list[Candidate]:
         part = self._parts.get(partition)
         if part is None or part.n == 0:
             return []

@@ -11,58 +11,13 @@ import re
 import zlib
 from dataclasses import dataclass
 
-
-def _set(words: str) -> frozenset[str]:
-    return frozenset(words.split())
-
+from cache import _lexicon as lex
 
 _TOKEN = re.compile(r"[A-Za-z]+(?:'[a-z]+)?|\d+(?:[.,:/]\d+)*")
-_NEGATIONS = _set(
-    "not no never none nobody nothing neither nor without cannot cant dont doesnt didnt isnt arent wasnt werent "
-    "wont wouldnt shouldnt couldnt hasnt havent hadnt mustnt nowhere"
-)
-_NUMBER_WORDS = _set(
-    "zero two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
-    "seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred thousand million "
-    "billion trillion first second third fourth fifth sixth seventh eighth ninth tenth half quarter double "
-    "triple twice dozen"
-)
-_DATES = _set(
-    "january february april june july august september october november december jan feb apr jun jul aug sep "
-    "sept oct nov dec monday tuesday wednesday thursday friday saturday sunday today tomorrow yesterday tonight "
-    "weekend summer winter autumn"
-)
-# Comparison words by direction: synonyms ("bigger", "larger") agree, opposite directions veto.
-_DIRECTIONS = {
-    "+": "more greater bigger larger higher better faster longer older stronger heavier richer",
-    "-": "less fewer smaller lower worse slower shorter younger cheaper weaker lighter poorer",
-    "++": "most biggest largest highest greatest best fastest longest oldest maximum max",
-    "--": "least smallest lowest worst slowest shortest youngest cheapest minimum min fewest",
-    "<": "before earlier prior",
-    ">": "after later",
-}
-_COMPARISONS = {w: d for d, words in _DIRECTIONS.items() for w in words.split()}
-# Prefixes that negate a word ("ineffective", "unlikely", "disagree"): the stem in the other question vetoes.
-_NEGATING_PREFIXES = ("un", "in", "im", "ir", "il", "dis", "non")
-# Common antonyms: one side of a pair in each question is a different question (buy vs sell). Pairs of very
-# common words with other senses (in/out, right/left, new/old) are left out: they vetoed true paraphrases.
-_ANTONYM_PAIRS = (
-    "buy sell,open close,start stop,begin end,add remove,enable disable,allow deny,accept reject,win lose,"
-    "hot cold,warm cool,true false,good bad,happy sad,rich poor,push pull,import export,input output,"
-    "increase decrease,positive negative,love hate,friend enemy,safe dangerous,early late,fast slow,"
-    "strong weak,hard easy,long short,big small,large small,high low,young old,inside outside,"
-    "internal external,include exclude,encrypt decrypt,upload download,login logout,lock unlock,send receive,"
-    "borrow lend,arrive leave,north south,east west,male female,men women,boy girl,guilty innocent,alive dead,"
-    "agree disagree,like dislike,always never,everyone nobody,everything nothing,success failure,pass fail,"
-    "profit loss,credit debit,deposit withdraw,above below,cheap expensive,clean dirty,full empty,wet dry,"
-    "plus minus,ascending descending,forward backward,horizontal vertical,brief long,thin fat,thin thick,"
-    "win loss,victory defeat,rise fall,gain loss,accept decline,present absent,ancient modern,maximum minimum"
-)
-_ANTONYMS: dict[str, set[str]] = {}
-for _pair in _ANTONYM_PAIRS.split(","):
-    _a, _b = _pair.split()
-    _ANTONYMS.setdefault(_a, set()).add(_b)
-    _ANTONYMS.setdefault(_b, set()).add(_a)
+
+
+#: Content words one question adds (the other adding at most one) that make it a different question.
+ADDED_CLAUSE = 4
 
 
 def _hash(word: str) -> int:
@@ -76,26 +31,80 @@ class Signature:
     words: frozenset[int]
     numbers: frozenset[int]
     negations: int
-    """How many negations: an even number of them reads like none ("not impossible")."""
+    """How many negations (implicit ones too): an even number reads like none ("not impossible")."""
     entities: frozenset[int]
     dates: frozenset[int]
     comparisons: frozenset[str]
     """Directions of comparison words (``+``, ``--``, ``<``...)."""
     antonyms: frozenset[int]
-    """Hashes of the antonyms of this question's words (a veto when the other question uses one)."""
+    """Hashes of the antonyms and affix opposites of this question's words (a veto when the other uses one)."""
     negated: frozenset[int] = frozenset()
     """Hashes of the stems of prefix-negated words ("effective" for "ineffective")."""
+    quantifiers: frozenset[str] = frozenset()
+    """Classes of quantifiers and frequency adverbs (``all``, ``some``, ``few``...)."""
+    positive: frozenset[int] = frozenset()
+    negative: frozenset[int] = frozenset()
+    """Hashes of the evaluative words of each polarity."""
+    content: frozenset[int] = frozenset()
+    """Hashes of the content words' crude stems ("tokenizes" and "tokenized" are one)."""
+    relations: frozenset[tuple[int, int]] = frozenset()
+    """Per relation word ("to", "than"...): the hash of (kind, word before, word after) and of the reverse."""
 
     def to_json(self) -> list:
         return [
             sorted(self.words), sorted(self.numbers), self.negations, sorted(self.entities), sorted(self.dates),
-            sorted(self.comparisons), sorted(self.antonyms), sorted(self.negated),
+            sorted(self.comparisons), sorted(self.antonyms), sorted(self.negated), sorted(self.quantifiers),
+            sorted(self.positive), sorted(self.negative), sorted(self.content),
+            sorted(list(r) for r in self.relations),
         ]  # fmt: skip
 
     @classmethod
     def from_json(cls, data: list) -> Signature:
-        w, n, neg, e, d, c, a, x = data
-        return cls(*(frozenset(v) if isinstance(v, list) else v for v in (w, n, neg, e, d, c, a, x)))
+        """Also reads the 8 fields of entries stored before quantifiers, polarity, content and relations."""
+        *head, relations = list(data) + [[]] * (13 - len(data))
+        return cls(
+            *(frozenset(v) if isinstance(v, list) else v for v in head),
+            relations=frozenset(tuple(r) for r in relations),
+        )
+
+
+def _opposites(norm: str) -> list[str]:
+    """Words of the opposite meaning made from the same stem by an affix pair (upgrade / downgrade)."""
+    out = []
+    for p, q in lex.OPPOSITE_PREFIXES:
+        for x, y in ((p, q), (q, p)):
+            if x and norm.startswith(x) and len(norm) - len(x) >= (5 if not y else 4):
+                out.append(y + norm[len(x) :])
+    for p, q in lex.OPPOSITE_SUFFIXES:
+        for x, y in ((p, q), (q, p)):
+            if norm.endswith(x) and len(norm) - len(x) >= 3:
+                out.append(norm[: -len(x)] + y)
+    return out
+
+
+def _stem(word: str) -> str:
+    for suffix in ("ing", "ed", "es", "s", "ly"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            return word[: -len(suffix)]
+    return word
+
+
+def _relations(tokens: list[str]) -> set[tuple[int, int]]:
+    """(u R v) for each relation word R between content words u and v, with its reverse (v R u); ``from``
+    is turned around so that "to X from Y" and "Y to X" are the same relation."""
+    out: set[tuple[int, int]] = set()
+    for i, w in enumerate(tokens):
+        kind = lex.RELATIONS.get(w)
+        if kind is None:
+            continue
+        u = next((x for x in reversed(tokens[:i]) if x not in lex.FUNCTION_WORDS and x not in lex.RELATIONS), None)
+        v = next((x for x in tokens[i + 1 :] if x not in lex.FUNCTION_WORDS and x not in lex.RELATIONS), None)
+        if u is None or v is None or u == v:
+            continue
+        if kind == "<":
+            kind, u, v = ">", v, u
+        out.add((_hash(f"{kind} {u} {v}"), _hash(f"{kind} {v} {u}")))
+    return out
 
 
 def signature(text: str) -> Signature:
@@ -106,6 +115,10 @@ def signature(text: str) -> Signature:
     comparisons: set[str] = set()
     antonyms: set[int] = set()
     negated: set[int] = set()
+    quantifiers: set[str] = set()
+    positive: set[int] = set()
+    negative: set[int] = set()
+    tokens: list[str] = []
     negations = 0
     sentence_start = True
     for m in _TOKEN.finditer(text):
@@ -117,31 +130,41 @@ def signature(text: str) -> Signature:
         norm = low.replace("'", "")
         if norm.endswith("s") and raw.endswith("'s"):
             norm = norm[:-1]
+        tokens.append(norm)
         h = _hash(norm)
         words.add(h)
         if raw[0].isdigit():
             numbers.add(_hash(raw.replace(",", "")))
-        elif norm in _NUMBER_WORDS:
+        elif norm in lex.NUMBER_WORDS:
             numbers.add(h)
         # "No, X doesn't exist" answers a question and negates nothing more than "X does not exist".
-        if norm in _NEGATIONS and not (norm == "no" and text[m.end() : m.end() + 1] == ","):
+        if norm in lex.NEGATIONS and not (norm == "no" and text[m.end() : m.end() + 1] == ","):
             negations += 1
-        if norm in _DATES:
+        if norm in lex.DATES:
             dates.add(h)
-        direction = _COMPARISONS.get(norm)
+        direction = lex.COMPARISONS.get(norm)
         if direction is not None:
             comparisons.add(direction)
-        for prefix in _NEGATING_PREFIXES:
+        force = lex.QUANTIFIERS.get(norm)
+        if force is not None:
+            quantifiers.add(force)
+        if norm in lex.POSITIVE:
+            positive.add(h)
+        elif norm in lex.NEGATIVE:
+            negative.add(h)
+        for prefix in lex.NEGATING_PREFIXES:
             if norm.startswith(prefix) and len(norm) - len(prefix) >= 4:
                 negated.add(_hash(norm[len(prefix) :]))
-        for a in _ANTONYMS.get(norm, ()):
+        for a in lex.ANTONYMS.get(norm, ()):
+            antonyms.add(_hash(a))
+        for a in _opposites(norm):
             antonyms.add(_hash(a))
         # A capitalised word inside a sentence (or an acronym anywhere) is taken for a name.
         if (
             raw != "I"
             and raw[0].isupper()
             and (not sentence_start or (raw.isupper() and len(raw) > 1))
-            and norm not in _DATES
+            and norm not in lex.DATES
         ):
             entities.add(h)
         sentence_start = False
@@ -150,15 +173,17 @@ def signature(text: str) -> Signature:
             sentence_start = True
     return Signature(
         frozenset(words), frozenset(numbers), negations, frozenset(entities), frozenset(dates),
-        frozenset(comparisons), frozenset(antonyms), frozenset(negated),
+        frozenset(comparisons), frozenset(antonyms), frozenset(negated), frozenset(quantifiers),
+        frozenset(positive), frozenset(negative),
+        frozenset(_hash(_stem(t)) for t in tokens if t not in lex.FUNCTION_WORDS), frozenset(_relations(tokens)),
     )  # fmt: skip
 
 
 def veto(a: Signature, b: Signature) -> str | None:
     """Why ``a`` and ``b`` ask different things (``numbers``, ``negation``, ...), or ``None`` when nothing differs.
 
-    Numbers, names, dates and comparisons veto when *changed* (each question has its own), not when one
-    question leaves them out: paraphrases drop details ("reverse the 2 lists" / "reverse the lists") far more
+    Numbers, names, dates, comparisons and quantifiers veto when *changed* (each question has its own), not when
+    one question leaves them out: paraphrases drop details ("reverse the 2 lists" / "reverse the lists") far more
     often than questions that differ only by a dropped detail reach the similarity threshold.
     """
     if a.numbers != b.numbers and a.numbers and b.numbers:
@@ -174,6 +199,19 @@ def veto(a: Signature, b: Signature) -> str | None:
         return "dates"
     if a.comparisons != b.comparisons and a.comparisons and b.comparisons:
         return "comparison"
+    if (a.quantifiers - b.quantifiers) and (b.quantifiers - a.quantifiers):
+        return "quantifier"
     if (a.antonyms & (b.words - a.words)) or (b.antonyms & (a.words - b.words)):
         return "antonym"
+    if ((a.positive - b.words) and (b.negative - a.words)) or ((a.negative - b.words) and (b.positive - a.words)):
+        return "polarity"
+    if a.relations and b.relations:
+        forward = {f for f, _ in b.relations}
+        if any(r in forward and f not in forward for f, r in a.relations):
+            return "order"
+    # One question asks for more: a clause of its own (4+ content words) where the other adds at most one word
+    # ("sort a list" / "sort a list of dicts by key in descending order"). A dropped detail or two does not veto.
+    only_a, only_b = len(a.content - b.content), len(b.content - a.content)
+    if min(only_a, only_b) <= 1 and max(only_a, only_b) >= ADDED_CLAUSE and a.content and b.content:
+        return "added"
     return None

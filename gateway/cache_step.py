@@ -24,12 +24,14 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from cache import CacheUnavailable, Entry, Plan, ResponseCache, StreamAssembler, new_entry, replay_stream
+from cache import CacheUnavailable, Entry, Invalidation, Plan, ResponseCache, StreamAssembler, new_entry, replay_stream
 from cache.config import CacheSettings
 from cache.metrics import CacheMetrics
 from gateway.pipeline import Handler
 from gateway.streaming import CLIENT_CLOSED
 from gateway.types import RequestContext, UpstreamResponse, Usage
+from observability import CLIENT
+from observability.tracing import step_span
 
 log = logging.getLogger("interlock.cache")
 
@@ -47,6 +49,13 @@ class CacheStep:
         self.settings = settings
         self.metrics = CacheMetrics(gateway.metrics.registry)
         self._logged: dict[str, float] = {}
+        self.clears = None  # gateway.cache_live.CacheClears: invalidations reach every replica
+
+    async def clear(self, what: Invalidation) -> dict[str, int]:
+        """``DELETE /admin/cache``: every backend here, the in-process ones of the other replicas too."""
+        if self.clears is None:
+            return await self.cache.clear(what)
+        return await self.clears.clear(what)
 
     async def __call__(self, ctx: RequestContext, call_next: Handler) -> Any:
         pool = self.gw.table.get(ctx.model)
@@ -155,11 +164,19 @@ class CacheStep:
             return None
 
     async def _semantic(self, ctx: RequestContext, plan: Plan, vector) -> tuple[Entry, float] | None:
+        # The cache service: a CLIENT span around the call, whose traceparent makes the service's span its child.
+        remote = self.cache.semantic_is_remote
+        span = step_span(ctx.notes.get("otel_span"), "interlock.cache.remote", None, CLIENT) if remote else None
         try:
-            found = await self.cache.semantic(plan, vector)
+            found = await self.cache.semantic(plan, vector, span.traceparent if span is not None else None)
         except CacheUnavailable as exc:
+            if span is not None:
+                span.set_error("cache_unavailable", exc.backend)
             self._down(exc.backend, exc)
             return None
+        finally:
+            if span is not None:
+                span.end()
         for reason in found.vetoes:
             self.metrics.child(self.metrics.vetoed, ctx.model, reason).inc()
         if found.vetoes:
@@ -267,14 +284,3 @@ class _CachingStream:
         if body is not None and ctx.status == 200:
             p, c = (usage.prompt_tokens, usage.completion_tokens) if usage else (0, 0)
             self._store(new_entry(body, ctx.request_id, p, c))
-
-
-def start_cache(gateway: Any) -> CacheStep:
-    """The step for ``gateway`` (called from ``Gateway.start``): backends from ``settings.cache``; the embedder
-    loads now when a model has a semantic cache, never on a request."""
-    from cache import build_cache
-
-    s = gateway.settings
-    semantic = any(m.cache is not None and m.cache.semantic.enabled for m in gateway.access.models)
-    dim = gateway.require_embeddings().dim if semantic else None
-    return CacheStep(gateway, build_cache(s.cache, redis_url=s.redis.url, dim=dim, semantic=semantic), s.cache)

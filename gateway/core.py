@@ -57,6 +57,7 @@ class Gateway:
         self.route_step = None
         self.guardrails = None  # guardrails.Guardrails, when guardrails.enabled
         self._handler: Handler | None = None
+        self._steps: tuple[list[Step], list[Step]] = ([], [])  # the request path before / after the cache step
         self._background: set[asyncio.Task] = set()
         self._health: HealthMonitor | None = None
         self._in_flight = 0
@@ -87,30 +88,38 @@ class Gateway:
             from gateway.guarding import start_guardrails
 
             steps.extend(await start_guardrails(self))
-        if any(m.cache is not None for m in self.access.models):  # else nothing of the cache on the request path
-            from gateway.cache_step import start_cache
+        # The cache step goes between ``steps`` and ``after``, now when a model, key or team has a cache section,
+        # else when the first one appears (``fold_steps`` again): until then nothing of it is on the request path.
+        from gateway.cache_live import follow_caches
 
-            self.cache = start_cache(self)
-            steps.append(self.cache)
+        await follow_caches(self)
+        after: list[Step] = []
         if s.feedback.enabled:
             from gateway.feedback import Feedback
 
             self.feedback = Feedback(s.feedback, self.engine, self.metrics, redis_url=s.redis.url)
             await self.feedback.start()
             if s.feedback.implicit or s.feedback.store_content_for:  # else nothing of it on the request path
-                steps.append(self.feedback.step)
-        steps = [*steps, *self.extra_steps]
+                after.append(self.feedback.step)
+        after.extend(self.extra_steps)
         if self.guardrails is not None:  # innermost: a retry, hedge or fallback is a fresh upstream answer
             from gateway.guard_output import start_output_guards
 
-            steps.extend(start_output_guards(self))
-        if s.trace_store.enabled and self.tracing.enabled:  # a child span per step, only when spans are stored
+            after.extend(start_output_guards(self))
+        self._steps = (steps, after)
+        self.fold_steps()
+        if self.recorder is not None:  # started early, so its start overlapped ours
+            await self.recorder.wait_ready(30.0)
+
+    def fold_steps(self) -> None:
+        """(Re)build the request path from its steps; requests in flight finish on the one they started with."""
+        before, after = self._steps
+        steps = [*before, *([self.cache] if self.cache is not None else []), *after]
+        if self.settings.trace_store.enabled and self.tracing.enabled:  # a child span per step, when spans are stored
             from gateway.recording import traced
 
             steps = [traced(step) for step in steps]
         self._handler = build(steps, self._dispatch)
-        if self.recorder is not None:  # started early, so its start overlapped ours
-            await self.recorder.wait_ready(30.0)
 
     async def _start_routers(self) -> None:
         """Intent routers: always followed (one added through the admin API serves at once), yet a request that

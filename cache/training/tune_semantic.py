@@ -27,10 +27,12 @@ from cache.verify import signature, veto
 
 SEED = 11
 #: The chosen threshold serves the most true paraphrases (GPTCache, MRPC) of the tune half while serving at most
-#: this share of the different-meaning pairs of MRPC and SemAntoNeg. CANNOT is reported, not tuned on: its
-#: one-word factual reversals ("directly" / "inversely proportional") defeat any threshold that serves
+#: this share of the different-meaning pairs of MRPC and SemAntoNeg, and while at most ``MAX_WRONG_SHARE`` of
+#: MRPC's served pairs (the one source with both labels) are wrong: the issue's own target. CANNOT is reported,
+#: not tuned on: its one-word factual reversals ("returned" / "exited") defeat any threshold that serves
 #: paraphrases at all, so tuning on it would only push the threshold to 0.99.
 MAX_FALSE_SERVES = 0.03
+MAX_WRONG_SHARE = 0.05
 
 
 def load(root: Path, rng: random.Random, per_source: int = 1000) -> dict[str, list[tuple[str, str, int]]]:
@@ -107,15 +109,18 @@ def main() -> None:
         half = len(pairs) // 2
         tune[name], test[name] = scored(pairs[:half], vec), scored(pairs[half:], vec)
     positives = tune["gptcache"] + [r for r in tune["mrpc"] if r[2] == 1]
-    report: dict = {"seed": SEED, "max_false_serves": MAX_FALSE_SERVES, "grid": {}}
+    report: dict = {"seed": SEED, "max_false_serves": MAX_FALSE_SERVES, "max_wrong_share": MAX_WRONG_SHARE, "grid": {}}
     best = None
     for verify in (False, True):
         for t in np.arange(0.70, 0.995, 0.01):
             t = round(float(t), 2)
             hit = figures(positives, t, verify)["hit_rate"]
             fs = {n: figures(tune[n], t, verify)["false_serves"] for n in ("mrpc", "semantoneg", "cannot")}
-            report["grid"][f"{'verify' if verify else 'plain'}@{t}"] = {"hit_rate": hit, "false_serves": fs}
-            ok = max(fs["mrpc"], fs["semantoneg"]) <= MAX_FALSE_SERVES
+            wrong = figures(tune["mrpc"], t, verify)["wrong_share"]
+            report["grid"][f"{'verify' if verify else 'plain'}@{t}"] = {
+                "hit_rate": hit, "false_serves": fs, "mrpc_wrong_share": wrong,
+            }  # fmt: skip
+            ok = max(fs["mrpc"], fs["semantoneg"]) <= MAX_FALSE_SERVES and wrong <= MAX_WRONG_SHARE
             if verify and ok and (best is None or hit > best[1]):
                 best = (t, hit)
     assert best is not None, "no threshold keeps false serves under the bound"

@@ -106,6 +106,12 @@ class Authenticator:
         self._master = hash_key(config.master_key.get_secret_value()) if config.master_key else None
         self._state = _State()
 
+    def cache_overrides(self) -> list[dict]:
+        """Every key's and team's parsed ``metadata.cache`` (the gateway installs its cache step when one appears)."""
+        s = self._state
+        found = [t.cache for t in s.teams.values() if t.cache]
+        return found + [layer for e in s.by_id.values() if e.cache for layer in e.cache]
+
     @property
     def key_count(self) -> int:
         """Live keys held in memory."""

@@ -40,10 +40,20 @@ def clear(api: Api, as_json: bool, everything: bool, **filters: object) -> None:
 @click.option("--port", default=8400, show_default=True, type=int)
 @click.option("--dim", default=384, show_default=True, type=int, help="Embedding dimension of the gateways' model.")
 @click.option("--max-entries", default=50_000, show_default=True, type=int, help="Bound of the index.")
-def serve(host: str, port: int, dim: int, max_entries: int) -> None:
+@click.option(
+    "--otlp-endpoint",
+    envvar="INTERLOCK_OBSERVABILITY__OTLP_ENDPOINT",
+    help="OTLP/HTTP traces endpoint (the gateways'): each lookup is a span in the request's trace.",
+)
+def serve(host: str, port: int, dim: int, max_entries: int, otlp_endpoint: str | None) -> None:
     """Serve a semantic index shared by gateway replicas (``cache.semantic_backend: service``)."""
     import uvicorn
 
     from services.cache.app import create_cache_app
 
-    uvicorn.run(create_cache_app(dim, max_entries), host=host, port=port, log_level="warning")
+    tracing = None
+    if otlp_endpoint:
+        from observability import Tracing
+
+        tracing = Tracing("interlock-cache", otlp_endpoint=otlp_endpoint)
+    uvicorn.run(create_cache_app(dim, max_entries, tracing), host=host, port=port, log_level="warning")

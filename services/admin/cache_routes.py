@@ -1,7 +1,8 @@
 """``DELETE /admin/cache``: invalidate cached answers by scope, owner, model and age.
 
 The gateway mounts the admin app with ``app.state.cache`` (a function returning its ``CacheStep``). The shared
-backends (Redis, pgvector) are cleared for every replica; in-process backends only in the gateway that answers.
+backends (Redis, pgvector, the cache service) are cleared once; the in-process ones on every replica, through the
+config bus (``gateway/cache_live.py``).
 """
 
 from __future__ import annotations
@@ -46,6 +47,6 @@ async def clear_cache(
     if step is None:
         return {"exact": 0, "semantic": 0}
     try:
-        return await step.cache.clear(what)
+        return await step.clear(what)
     except CacheUnavailable as exc:
         raise ServiceUnavailable(f"the cache could not be cleared: {exc}") from exc

@@ -4,15 +4,19 @@ Thin: parse, call ``cache.MemorySemanticIndex``, serialise. Gateways use it with
 service`` and ``cache.service_url``. Run it with ``interlock cache serve``. The index lives in this process's
 memory: a restart empties it (entries are answers that can be recomputed), and it is bounded by
 ``--max-entries``. No partition is ever searched but the one asked for.
+
+With ``tracing`` (``interlock cache serve --otlp-endpoint``), each ``/search`` is a SERVER span continuing the
+caller's W3C ``traceparent`` (the gateway's ``interlock.cache.remote`` client span): one request, one trace.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import time
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import FastAPI, Query, Response
+from fastapi import FastAPI, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from cache import Entry, Invalidation, InvalidInvalidation, MemorySemanticIndex
@@ -21,6 +25,7 @@ from cache.remote import vector_from_wire
 from cache.verify import Signature
 from gateway.errors import InvalidRequest
 from observability.service_metrics import ServiceMetrics
+from services._asgi import server_span
 from services.admin import errors
 
 
@@ -47,8 +52,17 @@ class AddRequest(_Strict):
     ttl: int = Field(ge=1)
 
 
-def create_cache_app(dim: int = 384, max_entries: int = 50_000) -> FastAPI:
-    app = FastAPI(title="Interlock cache service", version="1")
+def create_cache_app(dim: int = 384, max_entries: int = 50_000, tracing: Any = None) -> FastAPI:
+    """``tracing``: an ``observability.Tracing`` whose spans go to the same collector as the gateways'."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI):
+        yield
+        if tracing is not None:  # the last spans, before the process goes
+            tracing.flush(2.0)
+            tracing.shutdown()
+
+    app = FastAPI(title="Interlock cache service", version="1", lifespan=lifespan)
     index = MemorySemanticIndex(dim, max_entries)
     errors.install(app)
     metrics = ServiceMetrics("interlock-cache", ["/search", "/entries", "/health"])
@@ -82,8 +96,13 @@ def create_cache_app(dim: int = 384, max_entries: int = 50_000) -> FastAPI:
         return {"status": "ok", "entries": index.size}
 
     @app.post("/search")
-    async def search(req: SearchRequest) -> dict:
-        found = await index.search(req.partition, vector(req.vector), req.k)
+    async def search(req: SearchRequest, request: Request) -> dict:
+        span = server_span(tracing, request.scope, "/search")
+        try:
+            found = await index.search(req.partition, vector(req.vector), req.k)
+        finally:
+            if span is not None:
+                span.end()  # no text in it: the partition is a hash, the question is not sent at all
         return {
             "candidates": [
                 {"similarity": c.similarity, "signature": c.signature.to_json(),

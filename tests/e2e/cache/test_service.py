@@ -12,16 +12,21 @@ import pytest
 import uvicorn
 
 from interlock.emulator import EmulatorServer
+from observability import Tracing
 from services.cache.app import create_cache_app
 from tests.e2e.cache.conftest import until
 from tests.support.gateway import model, running_gateway
+from tests.support.otlp_sink import otlp_sink
+from tests.support.polling import eventually
 from tests.support.servers import free_port
 
+SERVER, CLIENT = 2, 3
 
-@pytest.fixture
-def service() -> Iterator[str]:
+
+@contextlib.contextmanager
+def serving(app) -> Iterator[str]:
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_cache_app(), host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     while not server.started:
@@ -29,6 +34,12 @@ def service() -> Iterator[str]:
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     thread.join(10)
+
+
+@pytest.fixture
+def service() -> Iterator[str]:
+    with serving(create_cache_app()) as url:
+        yield url
 
 
 def ask(url: str, question: str) -> httpx.Response:
@@ -75,3 +86,40 @@ def test_when_the_service_is_down_then_semantic_lookups_are_misses(replica: Emul
     ) as (url, _):
         assert ask(url, "How do I reverse a list in Python?").headers["x-interlock-cache"] == "miss"
         assert ask(url, "How can I reverse a Python list?").headers["x-interlock-cache"] == "miss"
+
+
+def test_when_a_lookup_crosses_the_cache_service_then_its_span_joins_the_requests_trace(
+    replica: EmulatorServer, tmp_path
+):
+    replica.reset()
+    cache = {"scope": "global", "semantic": {"enabled": True}}
+    trace = "5a1f00c0ffee00000000000000000042"
+    with contextlib.ExitStack() as stack:
+        sink = stack.enter_context(otlp_sink())
+        svc = stack.enter_context(serving(create_cache_app(tracing=Tracing("interlock-cache", otlp_endpoint=sink.url))))
+        url, _ = stack.enter_context(running_gateway(
+            models=[model("m", replica.url, cache=cache)],
+            database={"url": f"sqlite:///{tmp_path}/gw.db"},
+            cache={"semantic_backend": "service", "service_url": svc},
+            observability={"recorder": "thread", "otlp_endpoint": sink.url},
+        ))  # fmt: skip
+        body = {"model": "m", "messages": [{"role": "user", "content": "How do I reverse a list in Python?"}],
+                "max_tokens": 8, "temperature": 0}  # fmt: skip
+        r = httpx.post(url + "/v1/chat/completions", json=body, timeout=30,
+                       headers={"traceparent": f"00-{trace}-00f067aa0ba902b7-01"})  # fmt: skip
+        assert r.status_code == 200 and r.headers["x-interlock-cache"] == "miss"
+
+        def joined() -> list[dict]:
+            return [s for s in sink.spans if s["trace_id"] == trace]
+
+        # Each process exports in batches: wait for the three spans, then check how they link.
+        assert eventually(lambda: any(s["service"] == "interlock-cache" for s in joined()), timeout=30)
+        assert eventually(lambda: any(s["name"] == "interlock.cache.remote" for s in joined()), timeout=30)
+        assert eventually(lambda: any(s["kind"] == SERVER and s["service"] == "interlock-gateway"
+                                      for s in joined()), timeout=30)  # fmt: skip
+        spans = joined()
+    gateway_server = next(s for s in spans if s["service"] == "interlock-gateway" and s["kind"] == SERVER)
+    client = next(s for s in spans if s["name"] == "interlock.cache.remote")
+    assert client["kind"] == CLIENT and client["parent_id"] == gateway_server["span_id"]
+    lookup = next(s for s in spans if s["service"] == "interlock-cache")
+    assert lookup["kind"] == SERVER and lookup["name"] == "POST /search" and lookup["parent_id"] == client["span_id"]
