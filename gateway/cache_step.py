@@ -24,11 +24,12 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from cache import CacheUnavailable, Entry, Invalidation, Plan, ResponseCache, StreamAssembler, new_entry, replay_stream
+from cache import CacheUnavailable, Entry, Invalidation, Plan, ResponseCache, new_entry, replay_stream
 from cache.config import CacheSettings
 from cache.metrics import CacheMetrics
 from gateway.pipeline import Handler
 from gateway.streaming import CLIENT_CLOSED
+from gateway.streaming import assembler as shared_assembler
 from gateway.types import RequestContext, UpstreamResponse, Usage
 from observability import CLIENT
 from observability.tracing import step_span
@@ -268,7 +269,7 @@ class _CachingStream:
 
     async def _events(self) -> AsyncIterator[bytes]:
         ctx = self._ctx
-        assembler = StreamAssembler(ctx.route == "chat")
+        assembler = shared_assembler(ctx)  # one parse per event, whichever taps the stream (feedback too)
         events = self._inner.__aiter__()
         try:
             async for e in events:
