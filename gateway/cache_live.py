@@ -34,17 +34,11 @@ from cache import Invalidation, ResponseCache, build_cache
 from cache.engine import build_semantic_index
 from gateway.access.bus import Change, ConfigBus
 from gateway.access.store import _bump as bump_config_version
+from gateway.cache_models import CacheClearRow
 
 log = logging.getLogger("interlock.cache")
 
-_META = sa.MetaData()
-TABLE = sa.Table(
-    "interlock_cache_clears",
-    _META,
-    sa.Column("version", sa.BigInteger, primary_key=True, autoincrement=False),
-    sa.Column("what", sa.Text, nullable=False),
-    sa.Column("at", sa.Float, nullable=False),
-)
+TABLE = CacheClearRow.__table__
 KEEP_SECONDS = 86_400
 
 
@@ -58,15 +52,12 @@ class CacheClears:
         """Versions this replica published: already applied here, with counts for the admin's answer."""
 
     async def start(self) -> None:
-        """Create the table if needed and skip what was cleared before this process existed (its caches are new)."""
+        """Skip what was cleared before this process existed (its caches are new), then follow the bus."""
         self._seen = await asyncio.to_thread(self._start)
         self.bus.subscribe(self.apply)
 
     def _start(self) -> int:
-        try:
-            _META.create_all(self.engine, checkfirst=True)
-        except sa.exc.SQLAlchemyError:  # replicas starting together: another one created it first
-            _META.create_all(self.engine, checkfirst=True)
+        # The table comes from migration 0010, run by every worker at startup.
         with self.engine.connect() as conn:
             return int(conn.execute(sa.select(sa.func.max(TABLE.c.version))).scalar() or 0)
 

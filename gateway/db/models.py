@@ -22,6 +22,7 @@ MODEL_MODULES: list[str] = [
     "gateway.db.insights",
     "gateway.intent.models",
     "gateway.guard_models",
+    "gateway.cache_models",
 ]
 
 
