@@ -57,6 +57,11 @@ class KeywordsGuardConfig(_Section):
 class ModelGuardConfig(_Section):
     model_path: str | None = None
     """Another ``.npz`` trained by ``guardrails/training``; unset: the one shipped in ``guardrails/models``."""
+    fast_model_path: str | None = None
+    """The first stage that goes with ``model_path`` (no embedding; below its cutoff it answers alone). Unset:
+    the shipped one when ``model_path`` is unset too, else none."""
+    cascade: bool = True
+    """``false``: every text gets the embedding and the full model (the first stage is not loaded)."""
 
 
 #: Guards that report spans (so ``mask`` means something), and those that score a whole text.
