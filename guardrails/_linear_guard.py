@@ -64,18 +64,12 @@ class LinearModelGuard:
         if not text.strip():
             return GuardResult(score=0.0)
         long = len(text) > LONG_TEXT
-        score = None
-        if self._fast is not None:
-            fast = await asyncio.to_thread(self._fast.score, text, None) if long else self._fast.score(text, None)
-            if fast < self._fast.threshold:  # the threshold of a first stage is its cutoff
-                score = fast
-        if score is None:
+        # Both stages read the same n-grams and rule flags (same hashing, same rules): computed once.
+        features = await asyncio.to_thread(self._model.features, text) if long else self._model.features(text)
+        score = self._fast.score(text, None, features) if self._fast is not None else None
+        if score is None or score >= self._fast.threshold:  # the threshold of a first stage is its cutoff
             if ctx.embed is None:
                 raise GuardFailed(f"the {self.name} model needs the shared embedder", guard=self.name)
-            embedding = await ctx.embed(text)
-            if long:
-                score = await asyncio.to_thread(self._model.score, text, embedding)
-            else:
-                score = self._model.score(text, embedding)
+            score = self._model.score(text, await ctx.embed(text), features)
         score = round(score, 4)
         return GuardResult([Finding(self.name, self.finding_type, 0, len(text), score)], score)
