@@ -50,8 +50,14 @@ async def start_guardrails(gateway: Any) -> list:
 
 
 def guard_context(gateway: Any, ctx: RequestContext) -> GuardContext:
-    """Guards embed through the request's shared memo: the router and the cache reuse the same vectors."""
-    return GuardContext(embed=gateway.request_embeddings(ctx).get)
+    """Guards embed through the request's shared memo: the router and the cache reuse the same vectors. The scope
+    (the caller's key, else team) keeps what guards memoise per tenant."""
+    return GuardContext(embed=gateway.request_embeddings(ctx).get, scope=guard_scope(ctx))
+
+
+def guard_scope(ctx: RequestContext) -> str:
+    p = ctx.principal
+    return f"key:{p.key_id}" if p.key_id else f"team:{p.team_id}" if p.team_id else "anonymous"
 
 
 class GuardStep:

