@@ -60,6 +60,8 @@ class OutputStep:
         self.budget = HedgeBudget()
         self.out_metrics = OutputGuardMetrics(gateway.metrics.registry)
         self.escalations = EscalationStore(gateway.engine)
+        #: Service mode: output scans carry the request's traceparent, so the service's spans join its trace.
+        self.remote = getattr(runtime, "service", None) is not None
         gateway.guard_escalations = self.escalations  # the admin API lists and resolves through it
 
     async def __call__(self, ctx: RequestContext, call_next):
@@ -94,7 +96,12 @@ class OutputStep:
             "question": question if isinstance(question, str) else "",
             "response_format": body.get("response_format"),
         }
-        return GuardContext(embed=self.gateway.request_embeddings(ctx).get, extra=extra)
+        return GuardContext(embed=self.gateway.request_embeddings(ctx).get, extra=extra, traceparent=self._tp(ctx))
+
+    def _tp(self, ctx: RequestContext) -> str | None:
+        """The request span's ``traceparent`` for calls to the guardrails service (its spans become children)."""
+        span = ctx.notes.get("otel_span") if self.remote else None
+        return span.traceparent if span is not None else None
 
     # -- complete answers ------------------------------------------------------------------------------------
 
@@ -195,7 +202,8 @@ class OutputStep:
         if ctx.route == "chat":
             question = last_user_text(ctx.body.get("messages") or ())
         try:
-            scan = await self.runtime.scan([question, answer], REDACT, GuardContext(), timeout=5.0, on_error="closed")
+            gctx = GuardContext(traceparent=self._tp(ctx))
+            scan = await self.runtime.scan([question, answer], REDACT, gctx, timeout=5.0, on_error="closed")
             question, answer = scan.mask([question, answer], MaskMap())
         except GuardFailed:  # never store what could not be masked
             question, answer = "[withheld: masking failed]", "[withheld: masking failed]"

@@ -50,8 +50,14 @@ async def start_guardrails(gateway: Any) -> list:
 
 
 def guard_context(gateway: Any, ctx: RequestContext) -> GuardContext:
-    """Guards embed through the request's shared memo: the router and the cache reuse the same vectors."""
-    return GuardContext(embed=gateway.request_embeddings(ctx).get)
+    """Guards embed through the request's shared memo: the router and the cache reuse the same vectors. The scope
+    (the caller's key, else team) keeps what guards memoise per tenant."""
+    return GuardContext(embed=gateway.request_embeddings(ctx).get, scope=guard_scope(ctx))
+
+
+def guard_scope(ctx: RequestContext) -> str:
+    p = ctx.principal
+    return f"key:{p.key_id}" if p.key_id else f"team:{p.team_id}" if p.team_id else "anonymous"
 
 
 class GuardStep:
@@ -225,6 +231,8 @@ class UnmaskingStream:
         self._field = "content" if chat else "text"
         self._chat = chat
         self._unmaskers: dict[int, StreamUnmasker] = {}
+        #: Tool-call arguments stream in pieces too: one unmasker per (choice, tool call) index.
+        self._tools: dict[tuple[int, int], StreamUnmasker] = {}
         self._last: dict[str, Any] | None = None
 
     async def abandon(self) -> None:
@@ -261,22 +269,52 @@ class UnmaskingStream:
                 continue
             piece = holder.get(self._field)
             out = u.feed(piece) if isinstance(piece, str) else None
-            if c.get("finish_reason") is not None and u.holding:
+            finished = c.get("finish_reason") is not None
+            if finished and u.holding:
                 out = (out or "") + u.flush()
             if out is not None:
                 holder[self._field] = out
+            if self._chat:
+                self._rewrite_tools(c.get("index", 0), holder, finished)
         self._last = obj
         return event(orjson.dumps(obj))
 
+    def _rewrite_tools(self, choice: int, delta: dict, finished: bool) -> None:
+        """``delta.tool_calls[].function.arguments`` pieces unmasked like content; what a tool call still holds
+        when its choice finishes goes out in that chunk (the SDKs join argument pieces by tool-call index)."""
+        calls = delta.get("tool_calls")
+        for call in calls if isinstance(calls, list) else ():
+            fn = call.get("function") if isinstance(call, dict) else None
+            if isinstance(fn, dict) and isinstance(fn.get("arguments"), str):
+                key = (choice, call.get("index", 0))
+                u = self._tools.get(key) or self._tools.setdefault(key, StreamUnmasker(self._map))
+                fn["arguments"] = u.feed(fn["arguments"])
+        if finished:
+            held = self._held_tools(choice)
+            if held:
+                delta["tool_calls"] = [*(calls if isinstance(calls, list) else ()), *held]
+
+    def _held_tools(self, choice: int) -> list[dict]:
+        return [
+            {"index": j, "function": {"arguments": u.flush()}}
+            for (c, j), u in self._tools.items()
+            if c == choice and u.holding
+        ]
+
     def _tail(self) -> bytes | None:
         held = [(i, u.flush()) for i, u in self._unmaskers.items() if u.holding]
-        if not held or self._last is None:
+        tools = {c: self._held_tools(c) for c in {c for c, _ in self._tools}}
+        tools = {c: t for c, t in tools.items() if t}
+        if (not held and not tools) or self._last is None:
             return None
         base = {k: v for k, v in self._last.items() if k not in ("choices", "usage")}
-        choices = [
-            {"index": i, "delta": {self._field: text}} if self._chat else {"index": i, self._field: text}
-            for i, text in held
-        ]
+        if not self._chat:
+            choices = [{"index": i, self._field: text} for i, text in held]
+        else:
+            deltas: dict[int, dict] = {i: {self._field: text} for i, text in held}
+            for c, t in tools.items():
+                deltas.setdefault(c, {})["tool_calls"] = t
+            choices = [{"index": i, "delta": d} for i, d in sorted(deltas.items())]
         return event(orjson.dumps({**base, "choices": [{**c, "finish_reason": None} for c in choices]}))
 
 

@@ -59,16 +59,22 @@ class LinearTextModel:
             raise ValueError(f"{path}: trained with rules {self.rule_names}, the code has {[n for n, _ in rules]}")
         self.rules = rules
 
-    def logit(self, text: str, embedding: np.ndarray | None) -> float:
+    def features(self, text: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The text's hashed n-grams and rule flags: computed once, scored by both stages of a cascade."""
+        idx, val = char_ngrams(text)
+        flags = rule_flags(text, self.rules) if self.rules else np.zeros(0, np.float32)
+        return idx, val, flags
+
+    def logit(self, text: str, embedding: np.ndarray | None, features=None) -> float:
+        idx, val, flags = features if features is not None else self.features(text)
         z = self.bias
         if embedding is not None and self.w_emb.size:
             z += float(np.dot(self.w_emb, embedding))
-        idx, val = char_ngrams(text)
         if idx.size:
             z += float(np.dot(self.w_hash[idx], val))
-        if self.rules:
-            z += float(np.dot(self.w_rules, rule_flags(text, self.rules)))
+        if flags.size:
+            z += float(np.dot(self.w_rules, flags))
         return z
 
-    def score(self, text: str, embedding: np.ndarray | None) -> float:
-        return float(1.0 / (1.0 + np.exp(-self.logit(text, embedding))))
+    def score(self, text: str, embedding: np.ndarray | None, features=None) -> float:
+        return float(1.0 / (1.0 + np.exp(-self.logit(text, embedding, features))))

@@ -67,5 +67,6 @@ class InjectionGuard(LinearModelGuard):
 
     name = "injection"
     model_file = "injection.npz"
+    fast_file = "injection_fast.npz"  # trained by guardrails/training/train_fast.py
     finding_type = "PROMPT_INJECTION"
     rules = INJECTION_RULES

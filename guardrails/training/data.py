@@ -12,13 +12,15 @@ from __future__ import annotations
 import csv
 import itertools
 import json
+import os
 import random
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+#: ../shared/data beside the checkout; ``INTERLOCK_DATA_DIR`` points elsewhere (a git worktree lives one level deeper).
+DATA = Path(os.environ.get("INTERLOCK_DATA_DIR") or Path(__file__).resolve().parents[2].parent / "shared" / "data")
 
 
 @dataclass(frozen=True, slots=True)

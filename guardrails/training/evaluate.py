@@ -5,7 +5,8 @@
 - PII: per-entity precision / recall / F1, token level, on presidio-research's ``synth_dataset_v2.json``, for
   our analyzer and for Presidio's defaults (``AnalyzerEngine`` on the same spaCy model), measured the same way.
   The data set's ``STREET_ADDRESS`` and ``GPE`` count as ``LOCATION`` (Presidio's name for both).
-- Injection: recall (attacks) and false-positive rate (benign) per source, on the held-out ``test`` split.
+- Injection: recall (attacks) and false-positive rate (benign) per source, on the held-out ``test`` split, as
+  the guard scores (both stages: the first one's score below its cutoff, else the full model's).
 - Toxicity: ROC AUC per source on the held-out split, and on HateCheck (never trained on).
 """
 
@@ -85,13 +86,19 @@ def _prf(c: Counter) -> dict:
     return {"precision": round(p, 3), "recall": round(r, 3), "f1": round(f, 3), "support": c["tp"] + c["fn"]}
 
 
-def _scores(rows, model_path: str, rules) -> np.ndarray:
+def _scores(rows, model_path: str, rules, fast_path: str | None = None) -> np.ndarray:
+    """Scores as the guard gives them: with a first stage, its score below its cutoff, else the full model's."""
     from guardrails._features import LinearTextModel
     from guardrails.training.common import embed_all
 
     model = LinearTextModel(model_path, rules)
     emb = embed_all([r.text for r in rows])
-    return np.array([model.score(r.text, e) for r, e in zip(rows, emb, strict=True)]), model.threshold
+    scores = np.array([model.score(r.text, e) for r, e in zip(rows, emb, strict=True)])
+    if fast_path is not None:
+        fast = LinearTextModel(fast_path, rules)
+        first = np.array([fast.score(r.text, None) for r in rows])
+        scores = np.where(first < fast.threshold, first, scores)
+    return scores, model.threshold
 
 
 def injection() -> dict:
@@ -102,8 +109,9 @@ def injection() -> dict:
     from guardrails.training.train_injection import per_source
 
     rows = [r for r in load_injection() if r.split == "test"]
-    path = str(resources.files("guardrails.models").joinpath("injection.npz"))
-    scores, threshold = _scores(rows, path, INJECTION_RULES)
+    models = resources.files("guardrails.models")
+    path, fast = str(models.joinpath("injection.npz")), str(models.joinpath("injection_fast.npz"))
+    scores, threshold = _scores(rows, path, INJECTION_RULES, fast)
     return {
         "threshold": round(threshold, 4),
         "per_source": [

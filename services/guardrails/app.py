@@ -1,6 +1,6 @@
 """The guardrails service: a thin raw-ASGI layer over ``guardrails.Guardrails`` (the embedded engine).
 
-    POST /scan     {"texts": [...], "rules": {guard: rule}, "roles": [...] | null, "timeout": s}
+    POST /scan     {"texts": [...], "rules": {guard: rule}, "roles": [...] | null, "timeout": s, "scope": str | null}
                    -> {"findings": [[{guard, type, start, end, score, action}]], "scores", "failed", "action",
                        "blocked_by"}   (``guardrails.remote.to_json``)
     GET  /health   alive;  GET /ready: every guard model is loaded
@@ -73,10 +73,13 @@ class GuardrailsServiceApp:
                 raise TypeError("roles")
             rules = {n: GuardRule.model_validate(r) for n, r in dict(data["rules"]).items()}
             timeout = float(data.get("timeout", 2.0))
+            caller = data.get("scope")
+            if caller is not None and not isinstance(caller, str):
+                raise TypeError("scope")
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, ValidationError) as exc:
             param = exc.args[0] if isinstance(exc, TypeError) and exc.args else None
             await send_error(
-                send, 400, "send {'texts': [str], 'rules': {guard: rule}, 'roles'?, 'timeout'?}", param=param
+                send, 400, "send {'texts': [str], 'rules': {guard: rule}, 'roles'?, 'timeout'?, 'scope'?}", param=param
             )
             return
         engine = self.engine
@@ -87,7 +90,8 @@ class GuardrailsServiceApp:
         if unknown:
             await send_error(send, 400, f"rules: unknown guards {unknown}", param="rules")
             return
-        ctx = GuardContext(embed=self._embeddings.embed_one if self._embeddings is not None else None)
+        embed = self._embeddings.embed_one if self._embeddings is not None else None
+        ctx = GuardContext(embed=embed, scope=caller)  # guards memoise per caller scope, never across
         scan = await engine.scan(texts, rules, ctx, roles=roles, timeout=timeout, on_error="open")
         await send_json(send, 200, to_json(scan))
 

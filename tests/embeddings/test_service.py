@@ -8,7 +8,15 @@ import threading
 import numpy as np
 import pytest
 
-from embeddings import EmbeddingService, HashEmbedder, OnnxEmbedder, RequestEmbeddings, last_user_text
+from embeddings import (
+    EmbeddingConfig,
+    EmbeddingService,
+    HashEmbedder,
+    OnnxEmbedder,
+    RequestEmbeddings,
+    last_user_text,
+    load_embedder,
+)
 
 
 @pytest.fixture(scope="module")
@@ -21,6 +29,21 @@ def test_when_texts_are_paraphrases_then_the_packaged_model_puts_them_closer_tha
     assert v.shape == (3, 384) and v.dtype == np.float32
     assert np.allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-5)
     assert v[0] @ v[1] > 0.5 > v[0] @ v[2]
+
+
+def test_when_the_graph_optimisation_level_changes_then_the_vectors_do_not(onnx):
+    # The router's and the cache's stored vectors were made at ONNX Runtime's default level ("all"); the cheaper
+    # default must give the same vectors.
+    texts = ["hi", "How do I reset my card PIN?", " ".join(["a longer prompt about invoices and refunds"] * 8)]
+    default = load_embedder(EmbeddingConfig()).embed(texts)
+    stock = load_embedder(EmbeddingConfig(optimization="all")).embed(texts)
+    assert (default * stock).sum(axis=1).min() >= 0.9999
+    assert np.allclose(default, onnx.embed(texts), atol=1e-6)
+
+
+def test_when_the_graph_optimisation_level_is_unknown_then_the_config_refuses_it():
+    with pytest.raises(ValueError, match="optimization"):
+        EmbeddingConfig(optimization="max")
 
 
 async def test_when_a_request_asks_twice_for_the_same_text_then_the_model_runs_once():

@@ -110,6 +110,23 @@ def test_when_a_text_has_no_personal_data_then_the_pii_guard_finds_nothing_above
     assert {t for t, _ in _found(pii, "how do I sort a list quickly?")} == set()
 
 
+def _score(guard, text: str, type_: str) -> float:
+    result = asyncio.run(guard.check(text, GuardContext()))
+    return max((f.score for f in result.findings if f.type == type_), default=0.0)
+
+
+@pytest.mark.parametrize(
+    ("bare", "with_context", "type_"),
+    [
+        ("the value 192.168.1.1", "Server IP: 192.168.1.1", "IP_ADDRESS"),
+        ("the number 536-22-8726", "my SSN is 536-22-8726", "US_SSN"),
+    ],
+)
+def test_when_a_context_word_precedes_a_value_then_its_score_rises(pii, bare, with_context, type_):
+    # The trimmed spaCy pipeline has no lemmatizer: Presidio's context words match on lower-cased token text.
+    assert _score(pii, with_context, type_) > _score(pii, bare, type_) > 0
+
+
 @pytest.mark.parametrize(
     "text", ["When: 2000-04-16 11:30", "Here's my SSN: 460-89-9847", "The restaurant is at 370 3911 Elm"]
 )

@@ -100,7 +100,6 @@ def gateway_url(replica: EmulatorServer, webhook: Webhook, tmp_path_factory) -> 
             "keywords": {"keywords": ["Project Falcon"]},
             "policies": policies,
             "attach": {"models": attach},
-            "toxicity": {"model_path": "/tmp/i8b/toxicity_stub.npz"},  # TEMP
         },
     }
     with contextlib.ExitStack() as stack:

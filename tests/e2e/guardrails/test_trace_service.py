@@ -87,3 +87,42 @@ def test_when_a_request_is_scanned_by_the_guardrails_service_then_its_span_joins
     assert service_span["kind"] == SERVER and service_span["parent_id"] == scan_call["span_id"]
     upstream = next(s for s in gateway if s["kind"] == CLIENT and s is not scan_call)
     assert upstream["parent_id"] == server["span_id"]
+
+
+def test_when_an_answer_is_judged_by_the_guardrails_service_then_its_span_joins_the_requests_trace(tmp_path):
+    with contextlib.ExitStack() as stack:
+        sink = stack.enter_context(otlp_sink())
+        replica = stack.enter_context(EmulatorServer(port=0, served_model_names=["m"]))
+        service_url = stack.enter_context(guard_service(tmp_path, sink.url))
+        settings = {
+            "database": {"url": f"sqlite:///{tmp_path}/gw.db"},
+            "models": [model("m", replica.url)],
+            "observability": {"recorder": "thread", "otlp_endpoint": sink.url},
+            "guardrails": {
+                "enabled": True,
+                "mode": "service",
+                "service": {"url": service_url, "timeout": 5.0},
+                # Output rules only: every scan the service sees is of the answer.
+                "policies": {"out": {"output": {"keywords": {"action": "block"}}}},
+                "keywords": {"keywords": ["Project Falcon"]},
+                "attach": {"models": {"m": "out"}},
+            },
+        }
+        with _running(settings) as url:
+            trace = "6b2f00c0ffee00000000000000000033"
+            r = httpx.post(
+                url + "/v1/chat/completions",
+                json={"model": "m", "max_tokens": 3, "messages": [{"role": "user", "content": "hello there"}]},
+                headers={"traceparent": f"00-{trace}-00f067aa0ba902b7-01"},
+                timeout=30,
+            )
+            assert r.status_code == 200, r.text
+
+            def joined(service: str) -> list[dict]:
+                return [s for s in sink.spans if s["trace_id"] == trace and s["service"] == service]
+
+            assert eventually(lambda: joined("interlock-guardrails"), timeout=30)
+            assert eventually(lambda: any(s["kind"] == SERVER for s in joined("interlock-gateway")), timeout=30)
+    server = next(s for s in joined("interlock-gateway") if s["kind"] == SERVER)
+    (service_span,) = joined("interlock-guardrails")
+    assert service_span["kind"] == SERVER and service_span["parent_id"] == server["span_id"]
