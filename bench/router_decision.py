@@ -25,11 +25,12 @@ import random
 import statistics
 import time
 import tracemalloc
-from pathlib import Path
 
 import numpy as np
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "intent" / "banking77"
+from router.eval import DATA as _SHARED
+
+DATA = _SHARED / "intent" / "banking77"
 
 
 def pct(values: list[float], q: float) -> float:
