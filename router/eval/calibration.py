@@ -14,6 +14,9 @@ apart, starting at the split's offset), it reports per source:
   injection set (label 0, at most 200 characters: searches, questions, requests from any domain);
   for the out-of-scope sources, ``declined`` counts ``intent: null`` (out of scope or a clarifying question).
 
+- ``flips``: of 200 confident right decisions, the share that change when the query is upper-cased, re-punctuated
+  or gets one typo (``text.typo``: swapped, dropped, doubled or neighbouring-key letter).
+
 Averages over splits are printed as a table. Nothing here is tuned to banking; the splits show how much the
 figures move with the intents a router happens to be given.
 """
@@ -104,7 +107,7 @@ def run(embed: CachedEmbed, k: int | None, offset: int, train, test, sources: di
         return [router.decide(x, t) for x, t in zip(X, texts, strict=True)]
 
     ins = [(t, c) for t, c in test if c not in held]
-    got = decide([t for t, _ in ins])
+    got = got_in = decide([t for t, _ in ins])
     out = {
         "in_scope": {
             "accuracy": _share(d.intent == c for d, (_, c) in zip(got, ins, strict=True)),
@@ -119,9 +122,26 @@ def run(embed: CachedEmbed, k: int | None, offset: int, train, test, sources: di
             "declined": _share(d.intent is None for d in got),
             "clarify": _share(d.reason == "ambiguous" for d in got),
         }
+    out["flips"] = _flips(decide, ins, got_in, offset)
     out["train_s"] = round(train_s, 2)
     out["figures"] = router.figures
     return out
+
+
+def _flips(decide, ins, got, seed: int, n: int = 200) -> dict:
+    """Of ``n`` confident in-scope decisions (right, confidence >= 0.8), the share whose decision (intent, or a
+    decline) changes when the query is upper-cased, loses its punctuation and gains "??", or gets one typo."""
+    from router.intent.text import typo
+
+    rng = random.Random(seed)
+    sure = [(t, d.intent) for (t, c), d in zip(ins, got, strict=True) if d.intent == c and d.confidence >= 0.8]
+    sure = rng.sample(sure, min(n, len(sure)))
+    variants = {
+        "upper": [t.upper() for t, _ in sure],
+        "punctuation": [t.rstrip(".?!") + " ??" for t, _ in sure],
+        "typo": [typo(t, rng) for t, _ in sure],
+    }
+    return {k: _share(d.intent != i for d, (_, i) in zip(decide(v), sure, strict=True)) for k, v in variants.items()}
 
 
 def _share(flags) -> float:
@@ -152,11 +172,13 @@ def main() -> None:
             rows.append((k, runs))
     finally:
         embed.save()
-    print("\n| k | in-scope accuracy | declined | clarify | wrong | near declined | chat declined | short declined |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    head = "| k | in-scope accuracy | declined | clarify | wrong | near declined | chat declined | short declined |"
+    print("\n" + head + " flips: upper | punctuation | typo |")
+    print("| --- " * 11 + "|")
     for k, runs in rows:
         cells = [("in_scope", "accuracy"), ("in_scope", "declined"), ("in_scope", "clarify"), ("in_scope", "wrong")]
         cells += [("near", "declined"), ("chat", "declined"), ("short", "declined")]
+        cells += [("flips", "upper"), ("flips", "punctuation"), ("flips", "typo")]
         means = [statistics.fmean(r[src][key] for r in runs) for src, key in cells]
         print(f"| {k} | " + " | ".join(f"{v:.3f}" for v in means) + " |")
     if args.out:
