@@ -103,8 +103,17 @@ def run(embed: CachedEmbed, k: int | None, offset: int, train, test, sources: di
     train_s = time.perf_counter() - t0
 
     def decide(texts: list[str]) -> list:
+        # As ``LocalRouting.decide``: a decline with a correctable typo is decided again on the corrected words.
         X = embed(texts)
-        return [router.decide(x, t) for x, t in zip(X, texts, strict=True)]
+        out = []
+        for x, t in zip(X, texts, strict=True):
+            d = router.decide(x, t)
+            fixed = router.second_look(d, t)
+            if fixed is not None:
+                again = router.decide(embed([fixed])[0], t)
+                d = again if again.reason == "intent" else d
+            out.append(d)
+        return out
 
     ins = [(t, c) for t, c in test if c not in held]
     got = got_in = decide([t for t, _ in ins])

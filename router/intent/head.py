@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from router.intent.text import augment, normalise
+from router.intent.text import augment, correct, normalise, vocabulary
 
 Embed = Callable[[list[str]], np.ndarray]
 
@@ -60,6 +60,16 @@ class Head:
     starts: np.ndarray  # (C + 1,) class c's examples are support[starts[c]:starts[c + 1]]
     embedder: str = ""
     figures: dict = field(default_factory=dict)
+    #: The examples' words, most frequent first: a query's typos are corrected toward them (``spelling``).
+    vocabulary: list[str] = field(default_factory=list)
+    _rank: dict[str, int] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        self._rank = {w: i for i, w in enumerate(self.vocabulary)}
+
+    def spelling(self, text: str) -> str | None:
+        """``text`` with its typos corrected toward the examples' words, or ``None`` when it has none."""
+        return correct(text, self._rank) if self._rank else None
 
     def scores(self, x: np.ndarray) -> tuple[np.ndarray, float]:
         """Calibrated probabilities over ``labels`` and the best class's nearest-example cosine."""
@@ -77,6 +87,7 @@ class Head:
             "temperature": self.temperature,
             "embedder": self.embedder,
             "figures": self.figures,
+            "vocabulary": self.vocabulary,
         }
         buf = io.BytesIO()
         np.savez(
@@ -106,6 +117,7 @@ class Head:
                 starts=z["starts"],
                 embedder=meta.get("embedder", ""),
                 figures=meta.get("figures", {}),
+                vocabulary=meta.get("vocabulary", []),
             )
 
     @property
@@ -211,6 +223,7 @@ def _fit_head(classes: list[tuple[str, list[str]]], embed: Embed, *, embedder: s
         starts=starts,
         embedder=embedder,
         figures=figures,
+        vocabulary=vocabulary([e for _, examples in classes for e in examples]),
     )
 
 
