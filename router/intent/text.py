@@ -55,14 +55,25 @@ def _edits(word: str) -> set[str]:
     return out
 
 
+#: Queries longer than this are not corrected, and at most ``_MAX_UNKNOWN`` words are tried: correction runs on
+#: the event loop (about 0.1 ms a word), and a typo matters in a short query, not in a pasted page.
+_MAX_WORDS = 40
+_MAX_UNKNOWN = 4
+
+
 def correct(text: str, rank: dict[str, int]) -> str | None:
     """``text`` with each word the examples do not use, of four letters or more, replaced by the most frequent
-    example word one slip away (``typo``'s slips); ``None`` when nothing changes."""
+    example word one slip away (``typo``'s slips); ``None`` when nothing changes or the text is long."""
     words = normalise(text).split(" ")
-    changed = False
+    if len(words) > _MAX_WORDS:
+        return None
+    changed, tried = False, 0
     for i, w in enumerate(words):
         if len(w) < 4 or w in rank or not w.isalpha():
             continue
+        tried += 1
+        if tried > _MAX_UNKNOWN:
+            break
         near = [c for c in _edits(w) if c in rank]
         if near:
             words[i] = min(near, key=rank.__getitem__)

@@ -95,3 +95,9 @@ def test_a_typo_is_corrected_toward_the_examples_words_and_known_words_are_left_
     assert "card" in words
     assert router.head.spelling("my crad was declined") == "my card was declined"
     assert router.head.spelling("my card was declined") is None
+
+
+def test_a_long_pasted_text_is_not_spell_corrected(small_banking_router):
+    router, _ = small_banking_router
+    # Correction runs on the event loop: a page pasted into the chat must not cost milliseconds of it.
+    assert router.head.spelling("my crad was declined " + "and then some more words " * 10) is None
