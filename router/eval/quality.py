@@ -30,7 +30,8 @@ from pathlib import Path
 
 import httpx
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+from router.eval import DATA
+
 ADMIN = {"Authorization": "Bearer quality-admin"}
 #: Every 8th intent in sorted order is held out of training (10 of 77): a deterministic, domain-neutral pick.
 HOLD_EVERY = 8

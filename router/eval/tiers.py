@@ -15,11 +15,11 @@ from __future__ import annotations
 import argparse
 import collections
 import json
-from pathlib import Path
 
+from router.eval import DATA as _SHARED
 from router.intent import difficulty
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "chat"
+DATA = _SHARED / "chat"
 #: USD per million tokens (input, output), list prices: gpt-4o-mini and gpt-4o.
 CHEAP, STRONG = (0.15, 0.60), (2.50, 10.00)
 

@@ -110,6 +110,15 @@ class IntentRouter:
             d.model = pick_model(target, d.difficulty) if d.difficulty is not None else target.model
         return d
 
+    def second_look(self, first: Decision, text: str) -> str | None:
+        """The query with its typos corrected, when ``first`` declined or asked to clarify and the query has a
+        word the examples do not use that is one slip from one they do (else ``None``). Deciding again on it
+        keeps a typo from flipping a decision; a confident decision is never second-guessed, so a query costs a
+        second embedding only when it was declined and has such a word."""
+        if first.reason == "intent":
+            return None
+        return self.head.spelling(text)
+
     @property
     def figures(self) -> dict:
         return self.head.figures

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from router.intent.text import augment, normalise
+from router.intent.text import augment, correct, normalise, vocabulary
 
 Embed = Callable[[list[str]], np.ndarray]
 
@@ -35,9 +35,16 @@ AUGMENT_UP_TO = 3000
 #: Examples kept per intent for the nearest-example check (float16): bounds a router's memory.
 SUPPORT_PER_INTENT = 128
 _C = 8.0  # inverse regularisation: embeddings are unit vectors, so logits need room to separate
-_PRIOR = 10.0  # examples' worth of weight the global threshold carries for each intent
+_PRIOR = 10.0  # examples' worth of weight the global similarity floor carries for each intent
+_PRIOR_ANSWERS = 20.0  # held-out answers' worth of weight the router's reliability carries for each intent
 _T_PRIOR = 50.0  # held-out answers' worth of weight on T = 1 (no rescaling) when few examples are held out
-_KEEP = 0.10  # share of correct out-of-fold answers an intent's own threshold would decline
+#: Answer when the calibrated confidence says the answer is more likely right than wrong: a misroute and a
+#: decline cost the user about the same (a wrong path to back out of, or a stock reply to rephrase after).
+BREAK_EVEN = 0.5
+#: Share of held-out in-scope examples whose nearest same-intent example is farther than the floor (a conformal
+#: bound: about this share of in-scope queries like the examples is declined as too far from all of them; the
+#: final head has one more example per intent than a fold, so fewer in practice).
+FLOOR_ALPHA = 0.05
 
 
 @dataclass(slots=True)
@@ -53,6 +60,16 @@ class Head:
     starts: np.ndarray  # (C + 1,) class c's examples are support[starts[c]:starts[c + 1]]
     embedder: str = ""
     figures: dict = field(default_factory=dict)
+    #: The examples' words, most frequent first: a query's typos are corrected toward them (``spelling``).
+    vocabulary: list[str] = field(default_factory=list)
+    _rank: dict[str, int] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        self._rank = {w: i for i, w in enumerate(self.vocabulary)}
+
+    def spelling(self, text: str) -> str | None:
+        """``text`` with its typos corrected toward the examples' words, or ``None`` when it has none."""
+        return correct(text, self._rank) if self._rank else None
 
     def scores(self, x: np.ndarray) -> tuple[np.ndarray, float]:
         """Calibrated probabilities over ``labels`` and the best class's nearest-example cosine."""
@@ -70,6 +87,7 @@ class Head:
             "temperature": self.temperature,
             "embedder": self.embedder,
             "figures": self.figures,
+            "vocabulary": self.vocabulary,
         }
         buf = io.BytesIO()
         np.savez(
@@ -99,6 +117,7 @@ class Head:
                 starts=z["starts"],
                 embedder=meta.get("embedder", ""),
                 figures=meta.get("figures", {}),
+                vocabulary=meta.get("vocabulary", []),
             )
 
     @property
@@ -109,6 +128,15 @@ class Head:
 
 def fit_head(classes: list[tuple[str, list[str]]], embed: Embed, *, embedder: str = "", seed: int = 0) -> Head:
     """Train on ``[(label, examples), ...]``; the out-of-scope class, when present, has the label ``""``."""
+    from threadpoolctl import threadpool_limits
+
+    # One BLAS thread for the fits: training runs beside a serving event loop (the other core is its), and on a
+    # busy 2-core machine two BLAS threads that wait for each other made the fits 10-20x slower, not faster.
+    with threadpool_limits(1):
+        return _fit_head(classes, embed, embedder=embedder, seed=seed)
+
+
+def _fit_head(classes: list[tuple[str, list[str]]], embed: Embed, *, embedder: str, seed: int) -> Head:
     from sklearn.linear_model import LogisticRegression
 
     t0 = time.perf_counter()
@@ -127,9 +155,9 @@ def fit_head(classes: list[tuple[str, list[str]]], embed: Embed, *, embedder: st
         texts.append(t)
         labels.append(labels[i])
         groups.append(i)
-    t_prep = time.perf_counter()
+    t_prep, c_prep = time.perf_counter(), time.thread_time()
     X = _embed_sorted(embed, texts)
-    t_embed = time.perf_counter()
+    t_embed, c_embed = time.perf_counter(), time.thread_time()
     y = np.asarray(labels)
     g = np.asarray(groups)
     n_classes = len(classes)
@@ -171,11 +199,17 @@ def fit_head(classes: list[tuple[str, list[str]]], embed: Embed, *, embedder: st
     temperature, thresholds, floors, figures = _calibrate(oof_logits, oof_sim, y[:n_orig], n_classes)
     support, starts = _support(X, y, n_classes, seed)
     t_end = time.perf_counter()
+    # CPU time of this (training) thread beside the wall clock: on a shared machine the wall clock is mostly
+    # waiting for a core; the embedder (one ONNX thread) and the fits (one BLAS thread) both run in this thread.
     figures.update(
         examples=n_orig,
         augmented=len(extra),
         embed_s=round(t_embed - t_prep, 3),
+        embed_cpu_s=round(c_embed - c_prep, 3),
         folds_s=round(t_cv - t_embed, 3),
+        fit_s=round(t_end - t_embed, 3),
+        fit_cpu_s=round(time.thread_time() - c_embed, 3),
+        fit_threads=1,
         train_s=round(t_end - t0, 3),
     )
     return Head(
@@ -189,6 +223,7 @@ def fit_head(classes: list[tuple[str, list[str]]], embed: Embed, *, embedder: st
         starts=starts,
         embedder=embedder,
         figures=figures,
+        vocabulary=vocabulary([e for _, examples in classes for e in examples]),
     )
 
 
@@ -220,7 +255,7 @@ def _calibrate(logits: np.ndarray, sims: np.ndarray, y: np.ndarray, n: int):
     seen = ~np.isnan(logits).any(axis=1)
     if seen.sum() < 2 or n < 2:
         t = 1.0
-        return t, np.full(n, 0.5, np.float32), np.full(n, 0.2, np.float32), {"calibrated": False}
+        return t, np.full(n, BREAK_EVEN, np.float32), np.full(n, 0.2, np.float32), {"calibrated": False}
     L, yy, ss = logits[seen], y[seen], sims[seen]
     best_t, best_nll = 1.0, np.inf
     for t in np.geomspace(0.02, 5.0, 48):
@@ -236,42 +271,45 @@ def _calibrate(logits: np.ndarray, sims: np.ndarray, y: np.ndarray, n: int):
     p = z / z.sum(axis=1, keepdims=True)
     pred, conf = p.argmax(axis=1), p.max(axis=1)
     correct = pred == yy
-    glob = _global_threshold(conf, correct)
-    thresholds = np.full(n, glob, dtype=np.float32)
+    thresholds = _thresholds(pred, conf, correct, n)
     floors = np.full(n, 0.0, dtype=np.float32)
     sim_ok = ss[~np.isnan(ss)]
-    glob_floor = float(np.quantile(sim_ok, 0.02)) if sim_ok.size else 0.2
+    glob_floor = float(np.quantile(sim_ok, FLOOR_ALPHA)) if sim_ok.size else 0.2
     for c in range(n):
-        mine = conf[(pred == c) & correct]
-        if mine.size:
-            own = float(np.quantile(mine, _KEEP))
-            thresholds[c] = (mine.size * own + _PRIOR * glob) / (mine.size + _PRIOR)
         s = ss[(yy == c) & ~np.isnan(ss)]
-        own_floor = float(np.quantile(s, 0.02)) if s.size else glob_floor
-        floors[c] = (s.size * own_floor + _PRIOR * glob_floor) / (s.size + _PRIOR) - 0.03
+        own_floor = float(np.quantile(s, FLOOR_ALPHA)) if s.size else glob_floor
+        floors[c] = (s.size * own_floor + _PRIOR * glob_floor) / (s.size + _PRIOR)
     figures = {
         "calibrated": True,
         "temperature": round(best_t, 4),
         "heldout_accuracy": round(float(correct.mean()), 4),
         "heldout_answered": round(float((conf >= thresholds[pred]).mean()), 4),
-        "global_threshold": round(glob, 4),
+        "heldout_right_when_answered": round(float(correct[conf >= thresholds[pred]].mean()), 4)
+        if (conf >= thresholds[pred]).any()
+        else None,
+        "global_threshold": BREAK_EVEN,
         "similarity_floor": round(glob_floor, 4),
     }
-    return best_t, np.clip(thresholds, 0.0, 0.95), floors, figures
+    return best_t, thresholds, floors, figures
 
 
-def _global_threshold(conf: np.ndarray, correct: np.ndarray) -> float:
-    """The confidence that best separates right from wrong held-out answers (wrong answers stand in for queries
-    the router has not seen), never declining more than a fifth of the right ones."""
-    if correct.all() or not correct.any():
-        return float(np.quantile(conf, _KEEP)) * 0.5
-    cap = float(np.quantile(conf[correct], 0.2))
-    best, best_j = 0.0, -1.0
-    for t in np.unique(np.round(conf, 3)):
-        j = (conf[correct] >= t).mean() - (conf[~correct] >= t).mean()
-        if j > best_j:
-            best, best_j = float(t), j
-    return min(best, cap)
+def _thresholds(pred: np.ndarray, conf: np.ndarray, correct: np.ndarray, n: int) -> np.ndarray:
+    """Per intent, the calibrated confidence at which its answers are right as often as wrong.
+
+    After the temperature, a confidence p is right about p of the time over all intents, so the break-even is
+    ``BREAK_EVEN`` for every intent alike. An intent whose held-out answers were right more (or less) often than
+    their confidences promised gets a lower (or higher) threshold: its reliability (right answers / summed
+    confidence) moves it, shrunk toward the router's own ratio by ``_PRIOR_ANSWERS`` held-out answers' worth of
+    weight, so that intents with a handful of held-out answers (5 examples each, say) keep the global break-even
+    instead of a threshold drawn from three numbers.
+    """
+    overall = float(correct.sum()) / max(float(conf.sum()), 1e-9)
+    thresholds = np.empty(n, dtype=np.float32)
+    for c in range(n):
+        mine = pred == c
+        ratio = (float(correct[mine].sum()) + _PRIOR_ANSWERS * overall) / (float(conf[mine].sum()) + _PRIOR_ANSWERS)
+        thresholds[c] = BREAK_EVEN / max(ratio, 1e-3)
+    return np.clip(thresholds, 0.25, 0.95)
 
 
 def _support(X: np.ndarray, y: np.ndarray, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -60,8 +60,14 @@ class LocalRouting:
         if router is None:
             raise RouterNotFound(f"no router named {name!r}", param="router")
         text, turns = user_turn(messages)
-        vector = await (embed or self._embed)(text)
-        return router.decide(vector, text, turns)
+        embed = embed or self._embed
+        decision = router.decide(await embed(text), text, turns)
+        fixed = router.second_look(decision, text)
+        if fixed is not None:  # a decline that a typo may have caused: decide again on the corrected words
+            again = router.decide(await embed(fixed), text, turns)
+            if again.reason == "intent":
+                return again
+        return decision
 
     async def aclose(self) -> None:
         return None

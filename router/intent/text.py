@@ -31,6 +31,54 @@ def _neighbours() -> dict[str, str]:
 
 
 _NEAR = _neighbours()
+_WORD = re.compile(r"[^\W\d_]+")
+_LETTERS = "abcdefghijklmnopqrstuvwxyz"
+
+
+def vocabulary(texts: list[str]) -> list[str]:
+    """The examples' words (three letters or more), most frequent first: what a typo is corrected toward."""
+    counts: dict[str, int] = {}
+    for t in texts:
+        for w in _WORD.findall(normalise(t)):
+            if len(w) >= 3:
+                counts[w] = counts.get(w, 0) + 1
+    return sorted(counts, key=lambda w: (-counts[w], w))
+
+
+def _edits(word: str) -> set[str]:
+    """Every string one slip away: a letter dropped, two swapped, one replaced or one added."""
+    splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
+    out = {a + b[1:] for a, b in splits if b}
+    out |= {a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1}
+    out |= {a + c + b[1:] for a, b in splits if b for c in _LETTERS}
+    out |= {a + c + b for a, b in splits for c in _LETTERS}
+    return out
+
+
+#: Queries longer than this are not corrected, and at most ``_MAX_UNKNOWN`` words are tried: correction runs on
+#: the event loop (about 0.1 ms a word), and a typo matters in a short query, not in a pasted page.
+_MAX_WORDS = 40
+_MAX_UNKNOWN = 4
+
+
+def correct(text: str, rank: dict[str, int]) -> str | None:
+    """``text`` with each word the examples do not use, of four letters or more, replaced by the most frequent
+    example word one slip away (``typo``'s slips); ``None`` when nothing changes or the text is long."""
+    words = normalise(text).split(" ")
+    if len(words) > _MAX_WORDS:
+        return None
+    changed, tried = False, 0
+    for i, w in enumerate(words):
+        if len(w) < 4 or w in rank or not w.isalpha():
+            continue
+        tried += 1
+        if tried > _MAX_UNKNOWN:
+            break
+        near = [c for c in _edits(w) if c in rank]
+        if near:
+            words[i] = min(near, key=rank.__getitem__)
+            changed = True
+    return " ".join(words) if changed else None
 
 
 def typo(text: str, rng: random.Random) -> str:
