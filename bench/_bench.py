@@ -130,7 +130,7 @@ class Bench:
         spans_before = _get_json(sink_port, "/stats")["spans"]
         result = self.measure(url, child.pid, auth)
         result["saturation"]["deferred"] = self.deferred(port, child.pid, sink_port, result["saturation"])
-        if self.args.profile and name == "interlock_sqlite" and not self.profiled:
+        if self.args.profile and name == self.args.profile_target and not self.profiled:
             self.profiled = True
             result["profile"] = self.profile(child.pid, url)
         result["gateway_metrics"] = _scrape(
@@ -210,20 +210,22 @@ class Bench:
             return {}
         self.args.profile_out.mkdir(parents=True, exist_ok=True)
         raw = self.args.profile_out / "gateway-profile.txt"
-        seconds = self.args.duration
+        seconds = self.args.profile_seconds or self.args.duration
         loaded: dict = {}
         endpoint, plain = url + "/v1/chat/completions", body(self.args, False)
         # wrk outlasts the sampling window on both ends so every sample is of the saturated gateway.
         load = threading.Thread(target=lambda: loaded.update(self._profile_load(endpoint, plain, seconds + 3)))
         load.start()
         time.sleep(1.0)
-        spy = _profile.record(pid, seconds, raw)
+        spy = _profile.record(pid, seconds, raw, rate=self.args.profile_rate)
         _, err = spy.communicate(timeout=seconds + 60)
         load.join(seconds + 60)
         if not raw.exists():
             self.notes.append(f"py-spy wrote no profile: {err.decode(errors='replace')[-300:]}")
             return {}
-        return {"collapsed_stacks": str(raw), "load_while_sampled": loaded, **_profile.summarize(raw)}
+        summary = _profile.summarize(raw)
+        summary["mode"] = _profile.MODE.replace("--rate 100", f"--rate {self.args.profile_rate}")
+        return {"collapsed_stacks": str(raw), "load_while_sampled": loaded, **summary}
 
     def _profile_load(self, endpoint: str, payload: bytes, seconds: float) -> dict:
         if self.wrk is not None:
