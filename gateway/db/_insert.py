@@ -21,7 +21,7 @@ from typing import Any
 
 import orjson
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection, Dialect, Engine
 
 from gateway.db._rows import INDEX, NAMES, RowRejected, to_values
 from gateway.db.models import RequestRecord
@@ -66,6 +66,12 @@ def _details(value: Any) -> str:
     return "null" if value is None else orjson.dumps(value).decode()
 
 
+def bind_datetime(dialect: Dialect, column: sa.Column) -> Callable[[Any], Any]:
+    """What the driver is given for a value of ``column`` (a ``UTCDateTime``): what SQLAlchemy would give it."""
+    bind = column.type._cached_bind_processor(dialect)
+    return functools.partial(_sqlite_datetime, bind) if dialect.name == "sqlite" else bind
+
+
 def _sqlite_datetime(bind: Callable[[Any], Any], value: Any) -> Any:
     """The text SQLAlchemy stores for a UTC datetime in SQLite (``2026-12-02 05:51:21.499455``), made by one C
     call for the usual case (UTC already, as journaled); anything else goes through SQLAlchemy's own."""
@@ -84,11 +90,8 @@ class _DriverInsert:
             f"INSERT INTO {RequestRecord.__tablename__} ({', '.join(NAMES)}) "
             f"VALUES ({', '.join([mark] * len(NAMES))}) ON CONFLICT (id) DO NOTHING"
         )
-        created_at = RequestRecord.__table__.c.created_at.type._cached_bind_processor(dialect)
-        if dialect.name == "sqlite":
-            created_at = functools.partial(_sqlite_datetime, created_at)
         self._convert: tuple[tuple[int, Callable[[Any], Any]], ...] = (
-            (INDEX["created_at"], created_at),
+            (INDEX["created_at"], bind_datetime(dialect, RequestRecord.__table__.c.created_at)),
             (INDEX["details"], _details),
         )
 

@@ -12,16 +12,15 @@ transaction is rolled back and the batch inserted again with ``RETURNING id``, w
 
 from __future__ import annotations
 
-import functools
 import time
 from bisect import bisect_left
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection, Dialect, Engine
 
-from gateway.db._insert import Inserter, Row, as_dicts
+from gateway.db._insert import Inserter, Row, as_dicts, bind_datetime
 from gateway.db._rows import INDEX
 from gateway.db.insights import (
     COUNTERS,
@@ -153,21 +152,28 @@ def _upsert(conn: Connection, sums: dict[Key, list[float]]) -> None:
         _merge(sums, key, counters)
         _merge(hourly, (key[0].replace(minute=0), *TOTAL), counters)
     for table, rows in ((RollupRow.__table__, sums), (HourlyRollupRow.__table__, hourly)):
-        params = [dict(zip(DIMENSIONS, k, strict=True)) | dict(zip(COUNTERS, c, strict=True)) for k, c in rows.items()]
-        conn.execute(_upsert_statement(conn.dialect.name, table), params)
+        sql, minute = _upsert_for(conn.dialect, table)
+        conn.exec_driver_sql(sql, [(minute(k[0]), *k[1:], *c) for k, c in rows.items()])
 
 
-@functools.cache
-def _upsert_statement(dialect: str, table: sa.Table) -> sa.Insert:
-    """Built once per table: building it (120 column expressions) took longer than running it."""
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    stmt = insert(table)
-    return stmt.on_conflict_do_update(
-        index_elements=list(DIMENSIONS), set_={c: table.c[c] + stmt.excluded[c] for c in COUNTERS}
-    )
+_UPSERTS: dict[tuple[str, str], tuple[str, Any]] = {}
+
+
+def _upsert_for(dialect: Dialect, table: sa.Table) -> tuple[str, Any]:
+    """The upsert's SQL (the same in SQLite and PostgreSQL) and the binder of ``minute``, made once per table:
+    through SQLAlchemy, building the statement (120 column expressions) and binding 60 values per row cost more
+    than running it. Parameters: the dimensions, then ``COUNTERS``."""
+    found = _UPSERTS.get((dialect.name, table.name))
+    if found is None:
+        mark = "?" if dialect.paramstyle == "qmark" else "%s"
+        columns = (*DIMENSIONS, *COUNTERS)
+        sql = (
+            f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))}) "
+            f"ON CONFLICT ({', '.join(DIMENSIONS)}) DO UPDATE SET "
+            + ", ".join(f"{c} = {table.name}.{c} + excluded.{c}" for c in COUNTERS)
+        )
+        found = _UPSERTS[(dialect.name, table.name)] = (sql, bind_datetime(dialect, table.c.minute))
+    return found
 
 
 class RollupInserter(Inserter):
