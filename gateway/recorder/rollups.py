@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Dialect, Engine
 
 from gateway.db._insert import Inserter, Row, as_dicts, bind_datetime
-from gateway.db._rows import INDEX
+from gateway.db._rows import INDEX, NAMES
 from gateway.db.insights import (
     COUNTERS,
     DIMENSIONS,
@@ -73,6 +73,13 @@ def upsert(conn: Connection, sums: dict[Key, dict[str, float]]) -> None:
     """Add ``sums`` (per minute, counters by name) into the minute, hour and total rows: one statement per
     table for the whole batch."""
     _upsert(conn, {key: [counters.get(name, 0) for name in COUNTERS] for key, counters in sums.items()})
+
+
+def record_counters(row: dict[str, Any], latency_objective_ms: float) -> dict[str, float]:
+    """The counters one request record (a dict of its columns) adds to its rollup row, by name: ``count_rows``'
+    rules, for callers that sum records themselves (``bench/console_rollups.py``)."""
+    ((_, counters),) = count_rows([tuple(row.get(name) for name in NAMES)], latency_objective_ms).items()
+    return {name: v for name, v in zip(COUNTERS, counters, strict=True) if v}
 
 
 def count_rows(rows: list[Row], latency_objective_ms: float) -> dict[Key, list[float]]:
