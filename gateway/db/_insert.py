@@ -23,7 +23,8 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Dialect, Engine
 
-from gateway.db._rows import INDEX, NAMES, RowRejected, to_values
+from gateway.db._rows import NAMES, RowRejected, to_values
+from gateway.db.columns import UTCDateTime
 from gateway.db.models import RequestRecord
 
 # Errors that belong to a row (a constraint, a value the database refuses), not to the connection:
@@ -61,7 +62,7 @@ def _insert_for(engine: Engine) -> sa.Insert:
     return sa.insert(table)
 
 
-def _details(value: Any) -> str:
+def _json(value: Any) -> str:
     # As SQLAlchemy's JSON type binds it: ``None`` is JSON null (``none_as_null`` is off), not SQL NULL.
     return "null" if value is None else orjson.dumps(value).decode()
 
@@ -80,6 +81,25 @@ def _sqlite_datetime(bind: Callable[[Any], Any], value: Any) -> Any:
     return bind(value)
 
 
+def _converters(dialect: Dialect) -> tuple[tuple[int, Callable[[Any], Any]], ...]:
+    """``(position, converter)`` for each column whose values the driver cannot take as checked (``to_values``
+    made numbers, booleans and text what they must be): today ``created_at`` and ``details``, and any column
+    added later with a type SQLAlchemy converts, through SQLAlchemy's own converter."""
+    out = []
+    table = RequestRecord.__table__
+    for i, name in enumerate(NAMES):
+        column = table.c[name]
+        if isinstance(column.type, sa.JSON):
+            out.append((i, _json))
+        elif isinstance(column.type, UTCDateTime):
+            out.append((i, bind_datetime(dialect, column)))
+        elif not isinstance(column.type, sa.Integer | sa.Float | sa.Boolean | sa.String):
+            bind = column.type._cached_bind_processor(dialect)
+            if bind is not None:
+                out.append((i, bind))
+    return tuple(out)
+
+
 class _DriverInsert:
     """The batch insert through the driver: the SQL text once, and the few values that need converting."""
 
@@ -90,18 +110,15 @@ class _DriverInsert:
             f"INSERT INTO {RequestRecord.__tablename__} ({', '.join(NAMES)}) "
             f"VALUES ({', '.join([mark] * len(NAMES))}) ON CONFLICT (id) DO NOTHING"
         )
-        self._convert: tuple[tuple[int, Callable[[Any], Any]], ...] = (
-            (INDEX["created_at"], bind_datetime(dialect, RequestRecord.__table__.c.created_at)),
-            (INDEX["details"], _details),
-        )
+        self._convert = _converters(dialect)
 
     def params(self, rows: list[Row]) -> list[Row]:
-        (at, to_at), (details, to_json) = self._convert
+        convert = self._convert
         out = []
         for row in rows:
             values = list(row)
-            values[at] = to_at(values[at])
-            values[details] = to_json(values[details])
+            for i, to_driver in convert:
+                values[i] = to_driver(values[i])
             out.append(tuple(values))
         return out
 
