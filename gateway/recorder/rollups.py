@@ -202,7 +202,12 @@ class RollupInserter(Inserter):
                 tx.rollback()  # some were there already (a replay): which ones is asked below
             with conn.begin():
                 inserted = set(conn.execute(self._returning, as_dicts(rows)).scalars())
-                self._count(conn, [row for row in rows if row[_ID] in inserted])
+                new = []
+                for row in rows:
+                    if row[_ID] in inserted:
+                        inserted.remove(row[_ID])  # an id twice in one batch was inserted (and is counted) once
+                        new.append(row)
+                self._count(conn, new)
 
     def _count(self, conn: Connection, inserted: list[Row]) -> None:
         _upsert(conn, count_rows(inserted, self.latency_objective_ms))

@@ -66,8 +66,8 @@ def test_when_a_batch_is_written_twice_then_it_is_counted_once(rollup_engine):
 def test_when_a_batch_overlaps_rows_written_before_then_only_its_new_rows_are_counted(rollup_engine):
     inserter = RollupInserter(rollup_engine, {})
     inserter.write([(rec(i), 0.0, None) for i in range(4)])
-    # A replayed segment: rows 2 and 3 landed before the crash, 4 to 6 did not.
-    inserter.write([(rec(i, latency_ms=3000.0), 0.0, None) for i in range(2, 7)])
+    # A replayed segment: rows 2 and 3 landed before the crash, 4 to 6 did not (and 6 is in it twice).
+    inserter.write([(rec(i, latency_ms=3000.0), 0.0, None) for i in (2, 3, 4, 5, 6, 6)])
     (row,) = rollups(rollup_engine)
     assert (row["requests"], row["lat_3"], row["lat_9"]) == (7, 4, 3)
     with rollup_engine.connect() as conn:
