@@ -50,12 +50,14 @@ class Bench:
         self.notes: list[str] = []
         self.facts: dict = {}
         self.profiled = False
+        #: Processes of the target measured apart (its recorder), while an Interlock target is measured.
+        self.parts: dict[str, int] = {}
         if self.wrk is None:
             why = "--no-wrk given" if args.no_wrk else "wrk not found (apt-get install wrk)"
             self.notes.append(f"{why}: saturation measured with the Python load generator, which saturates itself")
 
     def phase(self, name: str, fn, pid: int | None) -> dict:
-        with _conditions.CpuMeter(pid) as meter:
+        with _conditions.CpuMeter(pid, self.parts) as meter:
             result = fn()
         result["machine"] = meter.result(result.get("ok", result.get("requests", 0)))
         print(f"  {name}: {_brief(result)}", file=sys.stderr, flush=True)
@@ -128,9 +130,14 @@ class Bench:
         if "process_affinity" not in self.facts:
             self.facts["process_affinity"] = _conditions.affinities()
         spans_before = _get_json(sink_port, "/stats")["spans"]
-        result = self.measure(url, child.pid, auth)
-        result["saturation"]["deferred"] = self.deferred(port, child.pid, sink_port, result["saturation"])
-        if self.args.profile and name == "interlock_sqlite" and not self.profiled:
+        recorder = _conditions.find_descendant("gateway.recorder")
+        self.parts = {"recorder": recorder} if recorder else {}
+        try:
+            result = self.measure(url, child.pid, auth)
+            result["saturation"]["deferred"] = self.deferred(port, child.pid, sink_port, result["saturation"])
+        finally:
+            self.parts = {}
+        if self.args.profile and name == self.args.profile_target and not self.profiled:
             self.profiled = True
             result["profile"] = self.profile(child.pid, url)
         result["gateway_metrics"] = _scrape(
@@ -148,7 +155,7 @@ class Bench:
         of the saturation run: part of the honest cost of a request."""
         pending = _scrape(port, ("interlock_records_pending",)).get("interlock_records_pending", 0.0)
         started = time.monotonic()
-        with _conditions.CpuMeter(pid) as meter:
+        with _conditions.CpuMeter(pid, self.parts) as meter:
             left = pending
             while left and time.monotonic() - started < self.args.phase_timeout:
                 time.sleep(0.1)
@@ -160,9 +167,17 @@ class Bench:
         requests = saturation.get("requests") or 0
         out = {"records_pending_at_end": int(pending), "drain_s": round(time.monotonic() - started, 2)}
         out["records_still_pending"] = int(left)
-        cost = meter.result(requests).get("target_cpu_us_per_request")
+        used = meter.result(requests)
+        cost = used.get("target_cpu_us_per_request")
         if pending and cost is not None:
             out["cpu_us_per_request"] = cost
+            if "recorder_cpu_us_per_request" in used:
+                # The recorder's own CPU per record it wrote meanwhile (spans included): the figure to compare
+                # between versions, whatever share of the backlog it had managed during the saturation run.
+                drained = pending - left
+                rec = used["recorder_cpu_us_per_request"] * requests
+                out["recorder_cpu_us_per_record"] = round(rec / drained, 1) if drained else None
+                out["gateway_idle_cpu_us_per_request"] = used["rest_cpu_us_per_request"]
             spent = saturation["machine"].get("target_cpu_us_per_request")
             if spent:
                 # One core doing both the serving and the deferred writing; never above what was measured
@@ -210,20 +225,22 @@ class Bench:
             return {}
         self.args.profile_out.mkdir(parents=True, exist_ok=True)
         raw = self.args.profile_out / "gateway-profile.txt"
-        seconds = self.args.duration
+        seconds = self.args.profile_seconds or self.args.duration
         loaded: dict = {}
         endpoint, plain = url + "/v1/chat/completions", body(self.args, False)
         # wrk outlasts the sampling window on both ends so every sample is of the saturated gateway.
         load = threading.Thread(target=lambda: loaded.update(self._profile_load(endpoint, plain, seconds + 3)))
         load.start()
         time.sleep(1.0)
-        spy = _profile.record(pid, seconds, raw)
+        spy = _profile.record(pid, seconds, raw, rate=self.args.profile_rate)
         _, err = spy.communicate(timeout=seconds + 60)
         load.join(seconds + 60)
         if not raw.exists():
             self.notes.append(f"py-spy wrote no profile: {err.decode(errors='replace')[-300:]}")
             return {}
-        return {"collapsed_stacks": str(raw), "load_while_sampled": loaded, **_profile.summarize(raw)}
+        summary = _profile.summarize(raw)
+        summary["mode"] = _profile.MODE.replace("--rate 100", f"--rate {self.args.profile_rate}")
+        return {"collapsed_stacks": str(raw), "load_while_sampled": loaded, **summary}
 
     def _profile_load(self, endpoint: str, payload: bytes, seconds: float) -> dict:
         if self.wrk is not None:

@@ -105,12 +105,16 @@ class CpuMeter:
     """``with CpuMeter(target_pid) as m: ...`` then ``m.result(requests)``: cores used by the benchmark, by
     everything else on the machine, and by the target (the server measured) per request it served."""
 
-    def __init__(self, target: int | None = None) -> None:
+    def __init__(self, target: int | None = None, parts: dict[str, int] | None = None) -> None:
+        """``parts``: processes of the target's tree (name: pid) whose share is reported apart, e.g. the
+        gateway's recorder: ``<name>_cpu_us_per_request``, and the rest as ``rest_cpu_us_per_request``."""
         self.target = target
+        self.parts = dict(parts or {})
 
-    def _snapshot(self) -> tuple[float, int, int, int]:
+    def _snapshot(self) -> tuple[float, int, int, int, dict[str, int]]:
         target = _tree_ticks(self.target) if self.target else 0
-        return time.monotonic(), _busy_ticks(), _tree_ticks(os.getpid()), target
+        parts = {name: _proc_ticks(pid, with_children=True) for name, pid in self.parts.items()}
+        return time.monotonic(), _busy_ticks(), _tree_ticks(os.getpid()), target, parts
 
     def __enter__(self) -> CpuMeter:
         self._start = self._snapshot()
@@ -120,7 +124,7 @@ class CpuMeter:
         self._end = self._snapshot()
 
     def result(self, requests: int = 0) -> dict[str, float]:
-        (t0, busy0, own0, target0), (t1, busy1, own1, target1) = self._start, self._end
+        (t0, busy0, own0, target0, parts0), (t1, busy1, own1, target1, parts1) = self._start, self._end
         seconds = max(1e-9, t1 - t0)
         busy = (busy1 - busy0) / _TICKS / seconds
         own = (own1 - own0) / _TICKS / seconds
@@ -130,6 +134,14 @@ class CpuMeter:
             out["target_cores"] = round(cpu / seconds, 2)
             if requests:
                 out["target_cpu_us_per_request"] = round(cpu / requests * 1e6, 1)
+                rest = cpu
+                for name in self.parts:
+                    # A part that exited meanwhile (a restarted recorder) reads 0: never below 0.
+                    part = max(0, parts1[name] - parts0[name]) / _TICKS
+                    out[f"{name}_cpu_us_per_request"] = round(part / requests * 1e6, 1)
+                    rest -= part
+                if self.parts:
+                    out["rest_cpu_us_per_request"] = round(max(0.0, rest) / requests * 1e6, 1)
         return out
 
 

@@ -66,6 +66,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "(default redis://127.0.0.1:6379/14, flushed first)",
     )
     p.add_argument("--profile", action="store_true", help="py-spy the gateway in an extra saturation run")
+    p.add_argument("--profile-seconds", type=float, help="length of the profiled run (default: --duration)")
+    p.add_argument("--profile-rate", type=int, default=100, help="py-spy samples per second (default 100)")
+    p.add_argument(
+        "--profile-target",
+        default="interlock_sqlite",
+        choices=("interlock_sqlite", "interlock_limits", "interlock_postgres"),
+        help="the gateway target profiled (default interlock_sqlite)",
+    )
     p.add_argument("--profile-out", type=Path, default=Path(__file__).parent / "results", help="profile folder")
     p.add_argument("--phase-timeout", type=float, default=120.0, help="upper bound in seconds of one phase")
     p.add_argument("--no-wrk", action="store_true", help="use the Python load generator even if wrk exists")

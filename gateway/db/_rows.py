@@ -68,23 +68,51 @@ def _check(col: _Column, value: Any) -> Any:
     raise RowRejected(f"{col.name} must be {kind.__name__}")
 
 
+def _source(record: dict[str, Any] | RequestRecord) -> dict[str, Any]:
+    if isinstance(record, dict):
+        if not record.keys() <= COLUMN_NAMES:
+            raise RowRejected(f"unknown column(s) {sorted(map(str, record.keys() - COLUMN_NAMES))}")
+        return record
+    if isinstance(record, RequestRecord):
+        return {c.name: getattr(record, c.name) for c in COLUMNS}
+    raise RowRejected(f"expected a dict or RequestRecord, got {type(record).__name__}")
+
+
+def _value(col: _Column, value: Any, submitted_at: float) -> Any:
+    if value is _REQUIRED:
+        if col.name != "created_at":
+            raise RowRejected(f"{col.name} is required")
+        value = datetime.fromtimestamp(submitted_at, UTC)
+    return _check(col, value)
+
+
 def to_row(record: dict[str, Any] | RequestRecord, submitted_at: float) -> dict[str, Any]:
     """A dict with every column, ready for ``insert().values``; ``created_at`` defaults to submit time."""
-    if isinstance(record, RequestRecord):
-        source = {c.name: getattr(record, c.name) for c in COLUMNS}
-    elif isinstance(record, dict):
-        unknown = record.keys() - COLUMN_NAMES
-        if unknown:
-            raise RowRejected(f"unknown column(s) {sorted(map(str, unknown))}")
-        source = record
-    else:
-        raise RowRejected(f"expected a dict or RequestRecord, got {type(record).__name__}")
-    row: dict[str, Any] = {}
+    return dict(zip(NAMES, to_values(record, submitted_at), strict=True))
+
+
+NAMES = tuple(c.name for c in COLUMNS)
+#: Each column's position in ``to_values``.
+INDEX = {name: i for i, name in enumerate(NAMES)}
+
+
+def to_values(record: dict[str, Any] | RequestRecord, submitted_at: float) -> tuple[Any, ...]:
+    """The row as a tuple in ``COLUMNS`` order (the insert's parameters), checked like ``to_row``.
+
+    The recorder runs this for every request: a value of exactly its column's type (what the gateway writes)
+    takes the short way, anything else the full check, which accepts or rejects it the same as before."""
+    get = _source(record).get
+    out = []
     for col in COLUMNS:
-        value = source.get(col.name, col.default)
-        if value is _REQUIRED:
-            if col.name != "created_at":
-                raise RowRejected(f"{col.name} is required")
-            value = datetime.fromtimestamp(submitted_at, UTC)
-        row[col.name] = _check(col, value)
-    return row
+        value = get(col.name, col.default)
+        kind = type(value)
+        if kind is col.kind:
+            if kind is float:
+                if value - value != 0.0:  # NaN or an infinity
+                    value = _check(col, value)
+            elif kind is int and not _INT_MIN <= value <= _INT_MAX:
+                value = _check(col, value)
+        elif value is not None or not col.nullable:
+            value = _value(col, value, submitted_at)
+        out.append(value)
+    return tuple(out)

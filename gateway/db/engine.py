@@ -41,9 +41,9 @@ def make_engine(url: str) -> Engine:
     parsed = database_url(url)
     kwargs: dict = {"hide_parameters": True}
     if parsed.get_backend_name() == "sqlite":
-        # A small statement cache: records are inserted in batches of varying size, each size a statement that
-        # SQLite compiles (a 500-row INSERT ... RETURNING is ~0.5 MB prepared), and the driver's default of 128
-        # per connection kept the recorder at 163 MB instead of 89 (tests/gateway/recorder/test_memory.py).
+        # A small statement cache: replayed records are inserted with a RETURNING statement per batch size (a
+        # 500-row INSERT ... RETURNING is ~0.5 MB prepared; live batches use one one-row statement), and the
+        # driver's default of 128 per connection kept the recorder at 163 MB instead of 89 when every batch did.
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30, "cached_statements": 16}
         if parsed.database in (None, "", ":memory:") or parsed.query.get("mode") == "memory":
             # One in-memory database per connection otherwise: every thread would see an empty one.

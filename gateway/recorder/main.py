@@ -22,6 +22,7 @@ the next gateway started on the folder replays it).
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import os
 import signal
@@ -211,10 +212,20 @@ def main() -> None:
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
     recorder = Recorder(settings, sys.stdout.buffer)
+    _tune_gc()
     signal.signal(signal.SIGTERM, lambda *_: recorder.end())
     threading.Thread(target=recorder.read_spans, args=(0,), name="spans-in", daemon=True).start()
     recorder.run()
     os._exit(0)  # the span reader may still block on stdin; nothing else is left to finish
+
+
+def _tune_gc() -> None:
+    """Once the imports and engines are made: the collector walked SQLAlchemy's long-lived objects again and again
+    while each batch of parsed records filled the young generation, ~10% of the recorder's CPU per record
+    (measured on batches of 500). Records hold no reference cycles; nothing here needs prompt collection."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 20)
 
 
 def _idle_priority() -> None:

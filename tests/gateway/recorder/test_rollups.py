@@ -63,6 +63,28 @@ def test_when_a_batch_is_written_twice_then_it_is_counted_once(rollup_engine):
     assert [r["requests"] for r in rollups(rollup_engine)] == [4]
 
 
+def test_when_a_batch_overlaps_rows_written_before_then_only_its_new_rows_are_counted(rollup_engine):
+    inserter = RollupInserter(rollup_engine, {})
+    inserter.write([(rec(i), 0.0, None) for i in range(4)])
+    # A replayed segment: rows 2 and 3 landed before the crash, 4 to 6 did not (and 6 is in it twice).
+    inserter.write([(rec(i, latency_ms=3000.0), 0.0, None) for i in (2, 3, 4, 5, 6, 6)])
+    (row,) = rollups(rollup_engine)
+    assert (row["requests"], row["lat_3"], row["lat_9"]) == (7, 4, 3)
+    with rollup_engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM request_records")).scalar_one() == 7
+
+
+def test_when_the_database_refuses_a_row_then_the_others_are_written_and_counted_once(rollup_engine):
+    inserter = RollupInserter(rollup_engine, {})
+    # PostgreSQL text cannot hold NUL: that row is refused there (SQLite stores it), the rest of the batch lands.
+    outcome = inserter.write([(rec(1), 0.0, None), (rec(2, model="nul\x00byte"), 0.0, None), (rec(3), 0.0, None)])
+    with rollup_engine.connect() as conn:
+        stored = conn.execute(sa.text("SELECT count(*) FROM request_records")).scalar_one()
+    counted = sum(r["requests"] for r in rollups(rollup_engine))
+    assert outcome.written == stored == counted == 3 - len(outcome.rejected)
+    assert len(outcome.rejected) == (rollup_engine.dialect.name == "postgresql")
+
+
 def test_when_two_recorders_write_the_same_minute_then_their_counts_add_up(rollup_engine):
     a, b = RollupInserter(rollup_engine, {}), RollupInserter(rollup_engine, {})
     a.write([(rec(i), 0.0, None) for i in range(3)])
