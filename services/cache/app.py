@@ -51,7 +51,7 @@ def create_cache_app(dim: int = 384, max_entries: int = 50_000) -> FastAPI:
     app = FastAPI(title="Interlock cache service", version="1")
     index = MemorySemanticIndex(dim, max_entries)
     errors.install(app)
-    metrics = ServiceMetrics("interlock-cache", ["/search", "/entries", "/health"])
+    metrics = app.state.metrics = ServiceMetrics("interlock-cache", ["/search", "/entries", "/health"])
 
     @app.middleware("http")
     async def observe(request, call_next):
@@ -66,7 +66,7 @@ def create_cache_app(dim: int = 384, max_entries: int = 50_000) -> FastAPI:
 
     @app.get("/metrics", include_in_schema=False)
     async def prometheus() -> Response:
-        return Response(metrics.render(), media_type=metrics.content_type)
+        return Response(await metrics.exposition.body(), media_type=metrics.content_type)
 
     def vector(wire: str):
         try:
