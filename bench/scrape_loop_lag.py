@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import statistics
 import time
@@ -79,7 +80,8 @@ def main() -> None:
     p.add_argument("--renders", type=int, default=15)
     args = p.parse_args()
     out = asyncio.run(run(args.renders))
-    print({**out, "renders": args.renders, "affinity": sorted(os.sched_getaffinity(0)), "load": os.getloadavg()})
+    load = [round(x, 2) for x in os.getloadavg()]
+    print(json.dumps({**out, "renders": args.renders, "affinity": sorted(os.sched_getaffinity(0)), "load": load}))
 
 
 if __name__ == "__main__":
