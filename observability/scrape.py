@@ -59,7 +59,6 @@ class Exposition:
         self.ttl = ttl
         self.refresh = refresh
         self.switch_interval = switch_interval
-        self.renders = 0  # how many times the registry was rendered (the cache's effect, for tests and benches)
         self._body: bytes | None = None
         self._rendered_at = 0.0
         self._pending: asyncio.Future[bytes] | None = None
@@ -79,7 +78,6 @@ class Exposition:
             started = time.monotonic()  # the body's age counts from when its values were read
             body = await asyncio.to_thread(self._render_lowered)
             self._body, self._rendered_at = body, started
-            self.renders += 1
             return body
         finally:
             self._pending = None
