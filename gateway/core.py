@@ -23,6 +23,7 @@ from gateway.streaming import CLIENT_CLOSED, GatewayStream
 from gateway.types import RequestContext, UpstreamResponse
 from gateway.upstreams import HTTPPool
 from observability import SERVER, GatewayMetrics, Tracing, request_attributes
+from observability.scrape import Exposition
 
 log = logging.getLogger("interlock.gateway")
 
@@ -42,6 +43,8 @@ class Gateway:
             otlp_endpoint=obs.otlp_endpoint,
             sample_ratio=obs.trace_sample_ratio,
         )
+        # /metrics: rendered in a worker thread (not on the loop: ~50 ms at the label bound), shared for a second
+        self.exposition = Exposition(self.metrics.render, ttl=obs.metrics_cache_seconds, refresh=self._refresh_gauges)
         self.extra_steps = extra_steps or []
         self.http: HTTPPool | None = None
         self.table: ModelTable | None = None
@@ -479,9 +482,9 @@ class Gateway:
         m.traces_shed.set(self.tracing.shed)
         m.trace_keep_ratio.set(self.tracing.keep_ratio)
 
-    def render_metrics(self) -> bytes:
-        self._refresh_gauges()
-        return self.metrics.render()
+    async def render_metrics(self) -> bytes:
+        """The body of ``GET /metrics`` (``observability.scrape.Exposition``: off the event loop, cached briefly)."""
+        return await self.exposition.body()
 
 
 def default_journal_dir(database_url: str) -> str:

@@ -72,6 +72,9 @@ class ObservabilityConfig(_Section):
     metrics: bool = True
     metric_labels: MetricLabelsConfig = Field(default_factory=MetricLabelsConfig)
     """Bounds of the ``key``, ``team`` and ``prompt_version`` labels of the request series."""
+    metrics_cache_seconds: float = Field(1.0, ge=0)
+    """``GET /metrics`` serves the body it rendered for this long (0: render every scrape). A render is ~50 ms of
+    CPU at the label bound: however many scrapers and however often, at most one render per this many seconds."""
     recorder: Literal["process", "thread"] = "process"
     """Where request records are written to the database and spans sent to the collector: ``process``, a
     recorder process beside each gateway process (the journal on disk is its input, so records need

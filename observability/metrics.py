@@ -47,8 +47,8 @@ class GatewayMetrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
-        # TTFT and TPOT by route and model only: a histogram is ~19 exposition lines a series, rendered on the event
-        # loop at each scrape; per key, team and prompt version they are in the console's rollups.
+        # TTFT and TPOT by route and model only: a histogram is ~19 exposition lines a series, rendered at each
+        # scrape (CPU and GIL the event loop shares); per key, team and prompt version they are in the rollups.
         self.ttft = Histogram(
             "interlock_time_to_first_token_seconds",
             "Time to first token (streaming).",

@@ -74,7 +74,7 @@ async def serve_observed(metrics: Any, scope: dict, receive, send, handle) -> No
     """Serve one HTTP call through ``handle``, counted and timed in ``metrics`` (an
     ``observability.service_metrics.ServiceMetrics``); ``GET /metrics`` is answered here."""
     if scope["path"] == "/metrics":
-        body = metrics.render()
+        body = await metrics.exposition.body()  # off the event loop (observability.scrape)
         headers = [(b"content-type", metrics.content_type.encode()), (b"content-length", str(len(body)).encode())]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": body})

@@ -65,7 +65,7 @@ def create_cache_app(dim: int = 384, max_entries: int = 50_000, tracing: Any = N
     app = FastAPI(title="Interlock cache service", version="1", lifespan=lifespan)
     index = MemorySemanticIndex(dim, max_entries)
     errors.install(app)
-    metrics = ServiceMetrics("interlock-cache", ["/search", "/entries", "/health"])
+    metrics = app.state.metrics = ServiceMetrics("interlock-cache", ["/search", "/entries", "/health"])
 
     @app.middleware("http")
     async def observe(request, call_next):
@@ -80,7 +80,7 @@ def create_cache_app(dim: int = 384, max_entries: int = 50_000, tracing: Any = N
 
     @app.get("/metrics", include_in_schema=False)
     async def prometheus() -> Response:
-        return Response(metrics.render(), media_type=metrics.content_type)
+        return Response(await metrics.exposition.body(), media_type=metrics.content_type)
 
     def vector(wire: str):
         try:

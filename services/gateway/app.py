@@ -310,7 +310,7 @@ class GatewayApp:
 
             await _send_raw_json(send, BODY)
         elif path == "/metrics" and method == "GET":
-            body = gw.render_metrics()
+            body = await gw.render_metrics()
             await send(
                 {
                     "type": "http.response.start",

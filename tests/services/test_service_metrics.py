@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import pytest
 
 from services.cache.app import create_cache_app
 from services.guardrails.app import GuardrailsServiceApp
 from services.router.app import RouterServiceApp
+from tests.support.slow_collector import SlowCollector
 
 
 def _count(text: str, service: str, route: str, status: str) -> float:
@@ -43,3 +46,21 @@ async def test_when_a_service_answers_then_metrics_count_the_call_by_route_and_s
     assert _count(text, service, path, str(status)) == 1
     assert _count(text, service, "other", "404") == 1  # a made-up path is never a series of its own
     assert f'interlock_service_latency_seconds_count{{route="{path}",service="{service}"}} 1.0' in text
+
+
+@pytest.mark.parametrize(
+    ("make", "path"), [(lambda: RouterServiceApp(None), "/routers"), (lambda: create_cache_app(dim=4), "/health")]
+)
+async def test_when_a_scrape_is_rendering_then_the_service_answers_other_calls_meanwhile(make, path):
+    app = make()
+    slow = SlowCollector()
+    (app.metrics if hasattr(app, "metrics") else app.state.metrics).registry.register(slow)
+    scrape = asyncio.ensure_future(_call(app, "GET", "/metrics"))
+    try:
+        assert await asyncio.to_thread(slow.entered.wait, 5)
+        reply = await asyncio.wait_for(_call(app, "GET", path), 5)
+        assert reply.status_code == 200
+        assert not scrape.done()  # answered while the scrape was still rendering: the event loop was free
+    finally:
+        slow.release.set()
+    assert "test_slow_collector 1.0" in (await scrape).text
