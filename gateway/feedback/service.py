@@ -27,6 +27,9 @@ _FIELDS = {"request_id", "thumbs", "rating", "comment", "edited_output"}
 RECORD_WAIT = 3.0
 #: Records remembered per process for feedback (about 5 minutes of 150 requests a second).
 RECENT = 50_000
+#: What feedback needs of a record (``FeedbackStore.record_of`` reads the same columns). Only these are kept:
+#: whole records (details included) were ~1.6 KB each, 80 MB per worker once 50,000 were remembered.
+DIMENSIONS = ("key_id", "team_id", "model", "route", "prompt_version", "trace_id")
 
 
 def parse(body: Any) -> dict[str, Any]:
@@ -87,7 +90,7 @@ class Feedback:
         self._task: asyncio.Task | None = None
         #: The newest records of this process, by id: feedback often comes right after the answer, before the
         #: recorder (at idle priority, behind under load) has written the record. A dict store per request.
-        self._recent: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._recent: OrderedDict[str, tuple] = OrderedDict()
 
     async def start(self) -> None:
         if self.config.implicit or self._content_for:  # signals and opted-in content are written in batches
@@ -122,14 +125,14 @@ class Feedback:
     def remember(self, record: dict[str, Any]) -> None:
         """Hot path (when feedback is on): keep the record just submitted for the journal."""
         recent = self._recent
-        recent[record["id"]] = record
+        recent[record["id"]] = tuple([record.get(k) for k in DIMENSIONS])
         if len(recent) > RECENT:
             recent.popitem(last=False)
 
     async def _record(self, request_id: str) -> dict[str, Any] | None:
-        found = self._recent.get(request_id)
-        if found is not None:
-            return found
+        kept = self._recent.get(request_id)
+        if kept is not None:
+            return {"id": request_id, **dict(zip(DIMENSIONS, kept, strict=True))}
         loop = asyncio.get_running_loop()
         deadline = loop.time() + RECORD_WAIT
         while True:

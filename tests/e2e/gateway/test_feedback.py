@@ -84,6 +84,28 @@ def test_when_a_key_rates_its_own_request_then_the_feedback_is_stored_with_it(gw
     assert 'interlock_feedback_total{kind="positive",model="m",prompt_version="",route="chat"} 1.0' in metrics
 
 
+def test_when_feedback_comes_before_the_record_is_written_then_it_is_stored_with_the_requests_dimensions(
+    worker, tmp_path
+):
+    # Records are written every 60 s here: the feedback can only find its request in the gateway's memory of
+    # the requests it just answered (their dimensions, not whole records).
+    db = f"sqlite:///{tmp_path}/slow.db"
+    settings = {
+        "models": [model("m", worker.url)],
+        "database": {"url": db, "flush_interval": 60},
+        "access": {"master_key": MASTER, "require_keys": True},
+    }
+    with running_gateway(**settings) as (url, _):
+        key = httpx.post(url + "/admin/keys", json={"name": "early"}, headers=ADMIN).json()["key"]
+        rid, _ = chat(url, key, [{"role": "user", "content": "rate me at once"}])
+        r = post(url, key, {"request_id": rid, "thumbs": "down"})
+        assert r.status_code == 200 and r.json()["kind"] == "negative"
+        (row,) = feedback_rows(db, rid)
+        assert row["source"] == "explicit" and row["key_id"]
+        other = httpx.post(url + "/admin/keys", json={"name": "other"}, headers=ADMIN).json()["key"]
+        assert post(url, other, {"request_id": rid, "thumbs": "up"}).status_code == 404
+
+
 def test_when_another_keys_request_or_an_unknown_id_is_rated_then_both_get_the_same_404(gw):
     url, _, keys = gw
     rid, _ = chat(url, keys["a"], [{"role": "user", "content": "mine"}])
