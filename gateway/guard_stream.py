@@ -7,7 +7,13 @@ never sent. At the end, the rules that need the whole answer (empty, JSON, relev
 tail and ``[DONE]`` go out. A trip ends the stream with an OpenAI error event naming the guard, then ``[DONE]``:
 the ``openai`` SDK raises on it, so a stopped answer never looks complete. ``escalate`` records the case first
 (``escalate_serves`` lets the stream go on). Retry, hedge and fallback cannot take back sent text, so mid-stream
-they end it the same way.
+they end it the same way. Whatever is still held when the stream ends (or an error event comes) is judged before
+it goes: an answer shorter than the hold-back is judged too.
+
+``mask`` (pii, secrets, keywords): each content chunk that leaves carries the redacted text that may go out by then
+(``guardrails.redaction.StreamRedactor``: the last ``mask_hold_chars`` characters and any value still growing wait);
+the finish chunk waits for the end and carries the rest. Placeholders of the request's masked prompt are kept for
+the unmasking step outside. One choice per stream (n > 1 is refused by the output step).
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from gateway.errors import InvalidRequest, ServiceUnavailable
 from gateway.upstreams.sse import DONE_EVENT, event
 from guardrails import Action, GuardContext, GuardFailed, PolicyConfig
 from guardrails.output import PASSING, WHOLE_ANSWER, OutputVerdict, judge
+from guardrails.redaction import StreamRedactor
 
 
 class GuardrailTripped(InvalidRequest):
@@ -29,7 +36,15 @@ class GuardrailTripped(InvalidRequest):
 
 
 class WindowStream:
-    def __init__(self, inner: Any, step: Any, policy: PolicyConfig, name: str, gctx: GuardContext) -> None:
+    def __init__(
+        self,
+        inner: Any,
+        step: Any,
+        policy: PolicyConfig,
+        name: str,
+        gctx: GuardContext,
+        placeholders: frozenset[str] = frozenset(),
+    ) -> None:
         self.ctx = inner.ctx
         self._inner = inner
         self._step = step
@@ -43,6 +58,12 @@ class WindowStream:
         if not self._partial:  # only whole-answer rules: holding tokens back would protect nothing
             self._hold = 0
         self._escalated = False
+        #: ``mask`` rules: the redactor of the answer's text (one choice; n > 1 is refused by the output step).
+        self._redactor = None
+        if any(Action.MASK in (r.action, *r.types.values()) for r in policy.output.values()):
+            self._redactor = StreamRedactor(acts.redaction, acts.mask_hold_chars, placeholders)
+        self._released = 0  # characters of the answer let through the window so far
+        self._last: bytes | None = None  # the last content chunk, the model for a closing one
         self._trip: Exception | None = None
         #: Measured for the bench and the record: the most chunks held at once, and the wait before the first went out.
         self.max_held = 0
@@ -57,40 +78,45 @@ class WindowStream:
     async def _events(self):
         events = self._inner.__aiter__()
         held: list[tuple[bytes, str]] = []  # (event, its content text; "" for events without content)
-        sent = ""  # the tail of the text already sent (at most window_chars)
+        sent = ""  # the tail of the text already let through (at most window_chars)
         answer: list[str] = []
         verdict = OutputVerdict()
+        base = 0  # where the last judged window starts in the answer (its findings' offsets are from there)
+        judged = True  # every held text has been through the partial rules
         try:
             async for ev in events:
-                if ev == DONE_EVENT:
-                    full = "".join(answer)
-                    if self._whole:
-                        verdict = await self._judge(full, whole=True)
-                    if verdict.action not in PASSING and await self._stop(verdict, full):
-                        yield self._error_event(verdict)
-                        yield DONE_EVENT
-                        return
-                    for h, _ in held:
-                        yield h
+                piece = None if ev == DONE_EVENT else _content(ev)
+                if piece is None:  # the end, an error event or something we cannot read: what is held goes first
+                    if (held and not judged) or (self._whole and ev == DONE_EVENT):
+                        whole = self._whole and ev == DONE_EVENT
+                        window = "".join(answer) if whole else sent + "".join(p for _, p in held)
+                        verdict = await self._judge(window, whole=whole)
+                        base = 0 if whole else self._released - len(sent)
+                        if verdict.action not in PASSING and await self._stop(verdict, window):
+                            yield self._error_event(verdict)
+                            yield DONE_EVENT
+                            return
+                    for h, p in held:
+                        yield self._out(h, p, verdict, base, final=True)
                     held.clear()
-                    yield ev
-                    continue
-                piece = _content(ev)
-                if piece is None:  # an error event, or something we cannot read: what is held goes first
-                    for h, _ in held:
-                        yield h
-                    held.clear()
+                    tail = self._tail(verdict, base)
+                    if tail is not None:
+                        yield tail
                     yield ev
                     continue
                 held.append((ev, piece))
+                judged = judged and not piece
+                if self._redactor is not None:
+                    self._redactor.add(piece)
                 if self._whole:  # kept only when a whole-answer rule will read it
                     answer.append(piece)
                 count = sum(1 for _, p in held if p)
                 self.max_held = max(self.max_held, count)
-                while held and (count > self._hold or not held[0][1]):
+                while held and not self._keeps(held[0][0]) and (count > self._hold or not held[0][1]):
                     if held[0][1]:  # a content chunk leaves: the window it was part of must pass first
                         window = sent + "".join(p for _, p in held)
                         verdict = await self._judge(window, whole=False)
+                        base, judged = self._released - len(sent), True
                         if verdict.action not in PASSING and await self._stop(verdict, window):
                             yield self._error_event(verdict)
                             yield DONE_EVENT
@@ -100,7 +126,7 @@ class WindowStream:
                     sent = (sent + p)[-self._window :]
                     if self.first_release_at is None and p:
                         self.first_release_at = time.perf_counter()
-                    yield h
+                    yield self._out(h, p, verdict, base)
         except GuardFailed as exc:
             self._step.metrics.failure(exc.guard or "unknown")
             self._trip = ServiceUnavailable(
@@ -117,6 +143,27 @@ class WindowStream:
             else:  # the inner stream records the request with this error's status instead of a client abort
                 with contextlib.suppress(Exception):  # it re-raises what we threw; the stream is over either way
                     await events.athrow(self._trip)
+
+    def _keeps(self, ev: bytes) -> bool:
+        """A masked stream keeps its finish chunk until the end: the text still held back goes out in it."""
+        return self._redactor is not None and b'"finish_reason":"' in ev.replace(b'": "', b'":"')
+
+    def _out(self, ev: bytes, piece: str, verdict: OutputVerdict, base: int, *, final: bool = False) -> bytes:
+        """The event as it goes out: as it came, or (``mask``) with the redacted text that may go now."""
+        self._released += len(piece)
+        r = self._redactor
+        if r is None or (not piece and not (final and self._keeps(ev))):
+            return ev
+        self._last = ev
+        text = r.emit(verdict.masks(), base, self._released if piece else r.received, final=final)
+        return _with_content(ev, text)
+
+    def _tail(self, verdict: OutputVerdict, base: int) -> bytes | None:
+        """What a masked stream still holds when it ends without a chunk to carry it (no finish chunk)."""
+        r = self._redactor
+        if r is None or not r.pending or self._last is None:
+            return None
+        return _with_content(self._last, r.emit(verdict.masks(), base, r.received, final=True), finish=True)
 
     async def _judge(self, text: str, *, whole: bool) -> OutputVerdict:
         policy = self._policy
@@ -156,6 +203,20 @@ class WindowStream:
 def _error_bytes(exc: Any) -> bytes:
     body = {"error": {"message": exc.message, "type": exc.type, "param": None, "code": exc.code}}
     return event(orjson.dumps(body))
+
+
+def _with_content(ev: bytes, text: str, *, finish: bool = False) -> bytes:
+    """``ev`` with choice 0's content (or text) replaced; ``finish``: as an extra chunk, its finish reason cleared."""
+    obj = orjson.loads(ev[6:])
+    for c in obj.get("choices") or ():
+        d = c.get("delta")
+        if isinstance(d, dict):
+            d["content"] = text
+        else:
+            c["text"] = text
+        if finish:
+            c["finish_reason"] = None
+    return event(orjson.dumps(obj))
 
 
 def _content(ev: bytes) -> str | None:
