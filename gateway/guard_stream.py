@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import contextlib
 import time
+from dataclasses import replace
 from typing import Any
 
 import orjson
 
 from gateway.errors import InvalidRequest, ServiceUnavailable
 from gateway.upstreams.sse import DONE_EVENT, event
-from guardrails import Action, GuardContext, GuardFailed, PolicyConfig
+from guardrails import Action, Finding, GuardContext, GuardFailed, PolicyConfig
 from guardrails.output import PASSING, WHOLE_ANSWER, OutputVerdict, judge
 from guardrails.redaction import StreamRedactor
 
@@ -58,11 +59,13 @@ class WindowStream:
         if not self._partial:  # only whole-answer rules: holding tokens back would protect nothing
             self._hold = 0
         self._escalated = False
+        self._noted = False
         #: ``mask`` rules: the redactor of the answer's text (one choice; n > 1 is refused by the output step).
         self._redactor = None
         if any(Action.MASK in (r.action, *r.types.values()) for r in policy.output.values()):
             self._redactor = StreamRedactor(acts.redaction, acts.mask_hold_chars, placeholders)
         self._released = 0  # characters of the answer let through the window so far
+        self._masked: dict[tuple[int, int], Finding] = {}  # for the record: each window's mask findings, deduplicated
         self._last: bytes | None = None  # the last content chunk, the model for a closing one
         self._trip: Exception | None = None
         #: Measured for the bench and the record: the most chunks held at once, and the wait before the first went out.
@@ -102,6 +105,8 @@ class WindowStream:
                     tail = self._tail(verdict, base)
                     if tail is not None:
                         yield tail
+                    if ev == DONE_EVENT:  # the inner stream records the request once it is past [DONE]: note first
+                        self._note(verdict)
                     yield ev
                     continue
                 held.append((ev, piece))
@@ -136,13 +141,22 @@ class WindowStream:
             yield _error_bytes(self._trip)
             yield DONE_EVENT
         finally:
-            self._step.note(self.ctx, verdict, {"held_back_max": self.max_held})
-            self._step.out_metrics.held_back.observe(self.max_held)
+            self._note(verdict)
             if self._trip is None:
                 await events.aclose()
             else:  # the inner stream records the request with this error's status instead of a client abort
                 with contextlib.suppress(Exception):  # it re-raises what we threw; the stream is over either way
                     await events.athrow(self._trip)
+
+    def _note(self, verdict: OutputVerdict) -> None:
+        if self._noted:
+            return
+        self._noted = True
+        if self._masked:  # every value redacted, not only those of the last window (offsets in the answer)
+            kept = [(f, a) for f, a in verdict.findings if a is not Action.MASK]
+            verdict.findings = kept + [(f, Action.MASK) for f in self._masked.values()]
+        self._step.note(self.ctx, verdict, {"held_back_max": self.max_held})
+        self._step.out_metrics.held_back.observe(self.max_held)
 
     def _keeps(self, ev: bytes) -> bool:
         """A masked stream keeps its finish chunk until the end: the text still held back goes out in it."""
@@ -155,7 +169,10 @@ class WindowStream:
         if r is None or (not piece and not (final and self._keeps(ev))):
             return ev
         self._last = ev
-        text = r.emit(verdict.masks(), base, self._released if piece else r.received, final=final)
+        masks = verdict.masks()
+        for f in masks:
+            self._masked.setdefault((f.start + base, f.end + base), replace(f, start=f.start + base, end=f.end + base))
+        text = r.emit(masks, base, self._released if piece else r.received, final=final)
         return _with_content(ev, text)
 
     def _tail(self, verdict: OutputVerdict, base: int) -> bytes | None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
+import httpx
 import openai
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -16,6 +17,7 @@ from hypothesis import strategies as st
 from interlock.emulator import EmulatorServer
 from tests.e2e.guardrails.conftest import _running, client
 from tests.support.gateway import model
+from tests.support.polling import eventually
 
 EMAIL = "ana.lima@example.com"
 PROMPT = f"My address is {EMAIL}: who should I call about the delivery?"
@@ -44,6 +46,7 @@ def gateway_url(replica: EmulatorServer, tmp_path_factory) -> Iterator[str]:
     settings_ = {
         "database": {"url": f"sqlite:///{db}"},
         "models": [model(name, replica.url, upstream_model="m") for name in attach],
+        "access": {"admin_tokens": {"admin-token-for-tests": "admin"}},
         "guardrails": {
             "enabled": True,
             "keywords": {"keywords": ["Project Falcon"], "regexes": {"ORDER": r"ORD \d{3} \d{3}"}},
@@ -108,6 +111,24 @@ def test_when_a_masked_stream_asks_for_several_choices_then_a_400_names_n(gatewa
             model="m-omask-stream", messages=[{"role": "user", "content": "hi"}], stream=True, n=2
         )
     assert info.value.body["param"] == "n"
+
+
+def test_when_a_long_stream_masks_early_values_then_the_record_keeps_them_without_the_text(gateway_url, upstream):
+    upstream.script_replies("Mail jo.doe@example.org soon. " + "ok " * 160)  # the email leaves the 400-char window
+    stream = client(gateway_url).chat.completions.create(
+        model="m-omask-stream", messages=[{"role": "user", "content": "hi"}], stream=True
+    )
+    text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+    assert text.startswith("Mail [EMAIL_ADDRESS] soon.")
+    request_id = stream.response.headers["x-interlock-request-id"]
+    admin = {"Authorization": "Bearer admin-token-for-tests"}
+
+    def record() -> str | None:
+        r = httpx.get(f"{gateway_url}/admin/console/requests/{request_id}", headers=admin)
+        return r.text if r.status_code == 200 else None
+
+    kept = eventually(record)
+    assert "pii:EMAIL_ADDRESS" in kept and "jo.doe" not in kept
 
 
 WORDS = st.sampled_from(["Call", "me", "at", "or", "see", "the", "plan", "soon.", "today,", "ok"])
