@@ -11,13 +11,14 @@ they end it the same way. Whatever is still held when the stream ends (or an err
 it goes: an answer shorter than the hold-back is judged too.
 
 ``mask`` (pii, secrets, keywords): each content chunk that leaves carries the redacted text that may go out by then
-(``guardrails.redaction.StreamRedactor``: the last ``mask_hold_chars`` characters and any value still growing wait);
+(``guardrails.redaction.StreamRedactor``: the last ``longest_value_chars`` characters and any value still growing wait);
 the finish chunk waits for the end and carries the rest. Placeholders of the request's masked prompt are kept for
 the unmasking step outside. One choice per stream (n > 1 is refused by the output step).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 from dataclasses import replace
@@ -26,6 +27,7 @@ from typing import Any
 import orjson
 
 from gateway.errors import InvalidRequest, ServiceUnavailable
+from gateway.guard_span_scan import SpanScan
 from gateway.upstreams.sse import DONE_EVENT, event
 from guardrails import Action, Finding, GuardContext, GuardFailed, PolicyConfig
 from guardrails.output import PASSING, WHOLE_ANSWER, OutputVerdict, judge
@@ -56,6 +58,7 @@ class WindowStream:
         self._hold, self._window = acts.hold_back_tokens, acts.window_chars
         self._partial = frozenset(policy.output) - WHOLE_ANSWER
         self._whole = bool(frozenset(policy.output) & WHOLE_ANSWER)
+        self._spans = SpanScan(self._partial, acts.longest_value_chars)
         if not self._partial:  # only whole-answer rules: holding tokens back would protect nothing
             self._hold = 0
         self._escalated = False
@@ -63,7 +66,7 @@ class WindowStream:
         #: ``mask`` rules: the redactor of the answer's text (one choice; n > 1 is refused by the output step).
         self._redactor = None
         if any(Action.MASK in (r.action, *r.types.values()) for r in policy.output.values()):
-            self._redactor = StreamRedactor(acts.redaction, acts.mask_hold_chars, placeholders)
+            self._redactor = StreamRedactor(acts.redaction, acts.longest_value_chars, placeholders)
         self._released = 0  # characters of the answer let through the window so far
         self._masked: dict[tuple[int, int], Finding] = {}  # for the record: each window's mask findings, deduplicated
         self._last: bytes | None = None  # the last content chunk, the model for a closing one
@@ -93,8 +96,8 @@ class WindowStream:
                     if (held and not judged) or (self._whole and ev == DONE_EVENT):
                         whole = self._whole and ev == DONE_EVENT
                         window = "".join(answer) if whole else sent + "".join(p for _, p in held)
-                        verdict = await self._judge(window, whole=whole)
                         base = 0 if whole else self._released - len(sent)
+                        verdict = await self._judge(window, whole=whole, start=base)
                         if verdict.action not in PASSING and await self._stop(verdict, window):
                             yield self._error_event(verdict)
                             yield DONE_EVENT
@@ -120,8 +123,8 @@ class WindowStream:
                 while held and not self._keeps(held[0][0]) and (count > self._hold or not held[0][1]):
                     if held[0][1]:  # a content chunk leaves: the window it was part of must pass first
                         window = sent + "".join(p for _, p in held)
-                        verdict = await self._judge(window, whole=False)
                         base, judged = self._released - len(sent), True
+                        verdict = await self._judge(window, whole=False, start=base)
                         if verdict.action not in PASSING and await self._stop(verdict, window):
                             yield self._error_event(verdict)
                             yield DONE_EVENT
@@ -182,17 +185,25 @@ class WindowStream:
             return None
         return _with_content(self._last, r.emit(verdict.masks(), base, r.received, final=True), finish=True)
 
-    async def _judge(self, text: str, *, whole: bool) -> OutputVerdict:
-        policy = self._policy
-        return await judge(
-            self._step.runtime,
-            text,
-            policy.output,
-            self._gctx,
-            timeout=policy.timeout,
-            on_error=policy.on_error,
-            only=None if whole else self._partial,
+    async def _judge(self, text: str, *, whole: bool, start: int) -> OutputVerdict:
+        """The rules on ``text`` (the window from ``start`` in the answer, or the whole answer); span guards on a
+        window scan only what they have not read yet (``guard_span_scan.py``)."""
+        spans = self._spans
+        if whole or not spans.rules:
+            return await self._run(text, None if whole else self._partial)
+        scan_from = spans.region(start, start + len(text))
+        scan, rest = await asyncio.gather(
+            self._run(text[scan_from - start :], spans.rules), self._run(text, self._partial - spans.rules)
         )
+        return spans.merge(scan, scan_from, start, start + len(text), rest)
+
+    async def _run(self, text: str, rules: frozenset[str] | None) -> OutputVerdict:
+        """``rules`` (None: all of the policy's output rules) on ``text``."""
+        if rules is not None and not rules:
+            return OutputVerdict()
+        policy = self._policy
+        runtime, timeout, on_error = self._step.runtime, policy.timeout, policy.on_error
+        return await judge(runtime, text, policy.output, self._gctx, timeout=timeout, on_error=on_error, only=rules)
 
     async def _stop(self, verdict: OutputVerdict, text: str) -> bool:
         """True when the stream must end here; escalations are recorded (once) either way."""

@@ -65,9 +65,11 @@ class OutputActions(BaseModel):
     """Streams: characters of already-sent text scored together with the held-back tokens."""
     redaction: str = "[{type}]"
     """``mask``: what replaces a finding in the answer; one bracketed label, ``{type}`` its entity type."""
-    mask_hold_chars: int = Field(64, ge=0, le=4000)
-    """Streams with ``mask``: characters kept back so a value split across chunks is recognised whole before
-    any of it is sent; a longer value (a PEM key) may have its start sent before it is recognised."""
+    longest_value_chars: int = Field(64, ge=0, le=4000)
+    """Streams: the longest value (entity, key, code name) pii, secrets and keywords promise to see whole. With
+    ``mask``, this many characters are kept back so a value split across chunks is recognised before any of it is
+    sent; each chunk's scan reads the new text plus this many characters before it. A longer value (a PEM key)
+    may be missed or have its start sent."""
 
     @field_validator("redaction")
     @classmethod
