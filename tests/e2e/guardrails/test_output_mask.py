@@ -22,6 +22,8 @@ from tests.support.polling import eventually
 EMAIL = "ana.lima@example.com"
 PROMPT = f"My address is {EMAIL}: who should I call about the delivery?"
 MASKING = {"pii": {"action": "mask"}, "secrets": {"action": "mask"}, "keywords": {"action": "mask"}}
+#: A code the input side masks as ``[CODE_1]``, and a type whose redaction would read ``[CODE_1]`` too.
+CODES = {"CODE": r"\bC-\d{4}\b", "CODE_1": r"\bK-\d{4}\b"}
 POLICIES = {
     "omask": {"input": {"pii": {"action": "mask"}}, "output": MASKING},
     "omask-stream": {
@@ -35,6 +37,7 @@ POLICIES = {
         "output": {**MASKING, "pii": {"action": "allow", "types": {"EMAIL_ADDRESS": "mask"}}},
         "output_actions": {"hold_back_tokens": 1, "longest_value_chars": 24},
     },
+    "omask-codes": {"input": {"keywords": {"action": "mask"}}, "output": {"keywords": {"action": "mask"}}},
     "omask-label": {"output": {"keywords": {"action": "mask"}}, "output_actions": {"redaction": "[REDACTED]"}},
 }
 
@@ -55,7 +58,7 @@ def gateway_url(replica: EmulatorServer, tmp_path_factory) -> Iterator[str]:
         "access": {"admin_tokens": {"admin-token-for-tests": "admin"}},
         "guardrails": {
             "enabled": True,
-            "keywords": {"keywords": ["Project Falcon"], "regexes": {"ORDER": r"ORD \d{3} \d{3}"}},
+            "keywords": {"keywords": ["Project Falcon"], "regexes": {"ORDER": r"ORD \d{3} \d{3}", **CODES}},
             "policies": POLICIES,
             "attach": {"models": attach},
         },
@@ -96,6 +99,15 @@ def test_when_the_answer_streams_then_the_client_gets_the_same_masked_text(gatew
     reply = "Write to [EMAIL_ADDRESS_1] or call Bob on 415-555-0100 about Project Falcon."
     upstream.script_replies(reply, reply)
     assert ask_stream(gateway_url, "m-omask-stream") == ask(gateway_url, "m-omask")
+
+
+def test_when_a_redaction_would_read_as_the_users_placeholder_then_it_never_unmasks_into_their_value(
+    gateway_url, upstream
+):
+    upstream.script_replies("Your code is [CODE_1]; the other one is K-9999.")
+    text = ask(gateway_url, "m-omask-codes", "my code is C-1234")
+    assert "[CODE_1]" in upstream.recorded_requests()[0]["body"]["messages"][0]["content"]
+    assert text == "Your code is C-1234; the other one is [REDACTED]."
 
 
 def test_when_a_secret_is_in_the_answer_then_it_is_masked(gateway_url, upstream):
