@@ -38,6 +38,7 @@ POLICIES = {
         "output_actions": {"hold_back_tokens": 1, "longest_value_chars": 24},
     },
     "omask-codes": {"input": {"keywords": {"action": "mask"}}, "output": {"keywords": {"action": "mask"}}},
+    "oblock-late": {"output": {"keywords": {"action": "block"}}, "output_actions": {"hold_back_tokens": 1}},
     "omask-label": {"output": {"keywords": {"action": "mask"}}, "output_actions": {"redaction": "[REDACTED]"}},
 }
 
@@ -147,6 +148,23 @@ def test_when_a_long_stream_masks_early_values_then_the_record_keeps_them_withou
 
     kept = eventually(record)
     assert "pii:EMAIL_ADDRESS" in kept and "jo.doe" not in kept
+
+
+def test_when_a_blocked_value_comes_late_in_a_long_stream_then_the_incremental_scan_still_stops_it(
+    gateway_url, upstream
+):
+    # span guards scan only the new text plus longest_value_chars: a code name split over two chunks 600 chars in
+    upstream.script_replies("ok " * 200 + "then Project Falcon starts")
+    text = ""
+    stream = client(gateway_url).chat.completions.create(
+        model="m-oblock-late", messages=[{"role": "user", "content": "hi"}], stream=True
+    )
+    with pytest.raises(openai.APIError) as info:
+        for chunk in stream:
+            if chunk.choices:
+                text += chunk.choices[0].delta.content or ""
+    assert "keywords" in str(info.value.message)
+    assert text.startswith("ok ok") and len(text) > 500 and "Project" not in text
 
 
 WORDS = st.sampled_from(["Call", "me", "at", "or", "see", "the", "plan", "soon.", "today,", "ok"])
