@@ -11,6 +11,9 @@ Innermost step (just before the dispatcher), so a retry, a hedge or a fallback i
   (``guardrail_escalations``), posts the webhook and withholds the answer (or serves it with ``escalate_serves``);
   ``block`` and anything still failing at the end answer with the policy's stock reply or a 400
   ``guardrail_blocked`` naming the guard.
+- ``mask`` (span guards): the answer served has each finding redacted (``[PHONE_NUMBER]``), the placeholders of
+  the request's masked prompt left for the unmasking step (``NOTE_PLACEHOLDERS``), so the user gets their own
+  values back and a redaction never unmasks into one.
 - Streams: ``WindowStream`` (``guard_stream.py``) holds back the last ``hold_back_tokens`` content chunks and
   scores the sent tail plus them before each chunk goes out; a trip ends the stream with an OpenAI error event.
 - Findings (types, offsets, scores) join the input side's in ``ctx.notes["guardrails"]`` (the record keeps guard
@@ -30,9 +33,11 @@ from gateway.errors import InvalidRequest, ServiceUnavailable
 from gateway.guard_escalations import EscalationStore, notify
 from gateway.guard_hedge import HedgeBudget, hedged, hedged_stream
 from gateway.guard_models import EscalationRow
+from gateway.guarding import NOTE_PLACEHOLDERS
 from gateway.types import RequestContext, UpstreamResponse, Usage
 from guardrails import Action, GuardContext, GuardFailed, Guardrails, GuardRule, MaskMap, PolicyConfig
 from guardrails.output import PASSING, OutputVerdict, judge
+from guardrails.redaction import redact
 from guardrails.types import ACTION_RANK
 from observability.guard_output import OutputGuardMetrics
 from observability.guardrails import GuardrailMetrics
@@ -78,9 +83,16 @@ class OutputStep:
                 from gateway.guard_stream import WindowStream
 
                 acts = policy.output_actions
+                kept = placeholders(ctx)
+                if _masks(policy) and (ctx.body.get("n") or 1) != 1:
+                    raise InvalidRequest(
+                        "This model's guardrail policy masks streamed answers one choice at a time: use n=1.",
+                        param="n",
+                    )
                 if acts.hedge_after is not None and _hedges(policy):
-                    return WindowStream(await hedged_stream(self, ctx, policy, name), self, policy, name, gctx)
-                return WindowStream(await call_next(ctx), self, policy, name, gctx)
+                    inner = await hedged_stream(self, ctx, policy, name)
+                    return WindowStream(inner, self, policy, name, gctx, kept)
+                return WindowStream(await call_next(ctx), self, policy, name, gctx, kept)
             return await self._complete(ctx, call_next, policy, name, gctx)
         except GuardFailed as exc:
             self.metrics.failure(exc.guard or "unknown")
@@ -130,11 +142,11 @@ class OutputStep:
         self.metrics.observe("output", time.perf_counter() - started)
         self.note(ctx, verdict, tries)
         if verdict.action in PASSING:
-            return result
+            return redact_response(result, verdict, acts.redaction, placeholders(ctx))
         if verdict.action is Action.ESCALATE:
             await self.escalate(ctx, policy, name, verdict, answer_text(result))
             if acts.escalate_serves:
-                return result
+                return redact_response(result, verdict, acts.redaction, placeholders(ctx))
         return self.blocked(ctx, policy, verdict, result.usage)
 
     async def judge_answer(self, result: UpstreamResponse, policy: PolicyConfig, gctx: GuardContext) -> OutputVerdict:
@@ -146,7 +158,7 @@ class OutputStep:
                 for t in texts
             )
         )
-        worst = OutputVerdict()
+        worst = OutputVerdict(choices=list(verdicts))
         for v in verdicts:
             worst.findings.extend(v.findings)
             worst.failed.update(v.failed)
@@ -230,6 +242,10 @@ class OutputStep:
         return case_id
 
 
+def _masks(policy: PolicyConfig) -> bool:
+    return any(Action.MASK in (r.action, *r.types.values()) for r in policy.output.values())
+
+
 def _hedges(policy: PolicyConfig) -> bool:
     return any(Action.HEDGE in (r.action, *r.types.values()) for r in policy.output.values())
 
@@ -247,6 +263,34 @@ def answer_texts(result: UpstreamResponse) -> list[str]:
         elif isinstance(c, dict):
             out.append(c.get("text") if isinstance(c.get("text"), str) else "")
     return out or [""]
+
+
+def placeholders(ctx: RequestContext) -> frozenset[str]:
+    """The placeholders the input side put in this request's prompt (no values): output masking keeps them."""
+    return ctx.notes.get(NOTE_PLACEHOLDERS, frozenset())
+
+
+def redact_response(result: UpstreamResponse, verdict: OutputVerdict, template: str, kept: frozenset[str]):
+    """The answer with each choice's ``mask`` findings redacted (``guardrails/redaction.py``); as it is if none."""
+    per_choice = verdict.choices or [verdict]
+    if not any(v.masks() for v in per_choice):
+        return result
+    try:
+        obj = orjson.loads(result.body)
+    except orjson.JSONDecodeError:  # answer_texts judged the body as one text
+        text = redact(result.body.decode("utf-8", "replace"), per_choice[0].masks(), template, kept)
+        return UpstreamResponse(result.status, text.encode(), result.usage)
+    holders = []  # the same walk as answer_texts, so choice i gets verdict i
+    for c in obj.get("choices") or ():
+        msg = c.get("message") if isinstance(c, dict) else None
+        if isinstance(msg, dict):
+            holders.append((msg, "content"))
+        elif isinstance(c, dict):
+            holders.append((c, "text"))
+    for (holder, key), v in zip(holders, per_choice, strict=False):
+        if isinstance(holder.get(key), str) and v.masks():
+            holder[key] = redact(holder[key], v.masks(), template, kept)
+    return UpstreamResponse(result.status, orjson.dumps(obj), result.usage)
 
 
 def answer_text(result: UpstreamResponse) -> str:

@@ -26,6 +26,9 @@ from guardrails import Action, GuardContext, GuardFailed, Guardrails, MaskMap, P
 from observability.guardrails import GuardrailMetrics
 from observability.tracing import CLIENT, step_span
 
+#: ``ctx.notes`` key: the placeholders of the request's mask map (never its values); not recorded.
+NOTE_PLACEHOLDERS = "guard_placeholders"
+
 
 async def start_guardrails(gateway: Any) -> list:
     """Build and load the guards (models load now, in a thread, never on a request); return the step to add,
@@ -121,6 +124,8 @@ class GuardStep:
         if scan.action is Action.MASK:
             for (container, key), masked in zip(slots, scan.mask(texts, mask_map), strict=True):
                 container[key] = masked
+            # the output step's ``mask`` leaves these be (they unmask to the user's values); placeholders only
+            ctx.notes[NOTE_PLACEHOLDERS] = frozenset(mask_map.by_placeholder)
         result = await call_next(ctx)
         if not mask_map:
             return result

@@ -27,7 +27,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from guardrails._pii import DEFAULT_ENTITIES
-from guardrails.output import OutputActions, check_output_rules
+from guardrails.output import MASKING_GUARDS, OutputActions, check_output_rules
 from guardrails.types import Action
 
 
@@ -68,7 +68,7 @@ class ModelGuardConfig(_Section):
 
 
 #: Guards that report spans (so ``mask`` means something), and those that score a whole text.
-SPAN_GUARDS = frozenset({"pii", "secrets", "keywords"})
+SPAN_GUARDS = MASKING_GUARDS
 INPUT_ACTIONS = frozenset({Action.ALLOW, Action.MASK, Action.BLOCK})
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from guardrails.config import GuardrailsConfig, GuardRule, PolicyConfig
 from guardrails.errors import GuardFailed, GuardrailError, GuardTimeout
 from guardrails.masking import MaskMap
+from guardrails.redaction import redact
 from guardrails.registry import GUARDS, Guard
 from guardrails.types import ACTION_RANK, Action, Finding, GuardContext, GuardResult, Verdict
 
@@ -162,7 +163,12 @@ class Guardrails:
             rules = {n: r for n, r in rules.items() if n in self.guards}
             timeout, on_error = policy.timeout, policy.on_error
         scan = await self.scan([text], rules, ctx, timeout=timeout, on_error=on_error)
-        masked = scan.mask([text], MaskMap())[0] if scan.action is Action.MASK else text
+        masked = text
+        if scan.action is Action.MASK and direction == "output" and policy is not None:  # as the gateway serves it
+            masks = [f for f, a in scan.findings[0] if a is Action.MASK]
+            masked = redact(text, masks, policy.output_actions.redaction)
+        elif scan.action is Action.MASK:
+            masked = scan.mask([text], MaskMap())[0]
         blocked = scan.blocked_by
         return Verdict(
             action=scan.action,

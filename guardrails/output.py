@@ -3,7 +3,8 @@
 A policy's ``output`` section maps scorers (``scorers.SCORERS``) and output guards (toxicity, pii, secrets,
 keywords) to an action; ``judge`` runs them all at once on an answer and returns the strictest action any of them
 asks for, with the findings (offsets and scores, never text). What the gateway then does with ``retry``,
-``fallback``, ``hedge``, ``block`` and ``escalate`` is configured per policy in ``output_actions``:
+``fallback``, ``hedge``, ``block`` and ``escalate`` is configured per policy in ``output_actions``; ``mask``
+(pii, secrets, keywords only: they report spans) redacts the findings (``redaction.py``) and serves the answer:
 
     output:
       refusal: {action: retry}
@@ -18,9 +19,10 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from guardrails.errors import GuardFailed, GuardTimeout
+from guardrails.redaction import check_template
 from guardrails.scorers import SCORERS
 from guardrails.types import ACTION_RANK, Action, Finding, GuardContext
 
@@ -28,7 +30,8 @@ if TYPE_CHECKING:
     from guardrails.config import GuardRule, PolicyConfig
     from guardrails.engine import Guardrails
 
-OUTPUT_ACTIONS = frozenset(Action) - {Action.MASK}
+#: Output rules that report spans, so ``mask`` can redact them (``redaction.py``); scorers judge the whole text.
+MASKING_GUARDS = frozenset({"pii", "secrets", "keywords"})
 #: Verdicts under which an answer may be served as it is.
 PASSING = frozenset({Action.ALLOW, Action.MASK})
 #: Scorers that need the whole answer: on a stream they run once it has ended, before its last tokens go out.
@@ -60,6 +63,18 @@ class OutputActions(BaseModel):
     """Streams: content chunks (about a token each) held back so text that trips a guard is never sent."""
     window_chars: int = Field(400, ge=20, le=8000)
     """Streams: characters of already-sent text scored together with the held-back tokens."""
+    redaction: str = "[{type}]"
+    """``mask``: what replaces a finding in the answer; one bracketed label, ``{type}`` its entity type."""
+    longest_value_chars: int = Field(64, ge=0, le=4000)
+    """Streams: the longest value (entity, key, code name) pii, secrets and keywords promise to see whole. With
+    ``mask``, this many characters are kept back so a value split across chunks is recognised before any of it is
+    sent; each chunk's scan reads the new text plus this many characters before it. A longer value (a PEM key)
+    may be missed or have its start sent."""
+
+    @field_validator("redaction")
+    @classmethod
+    def _redaction(cls, value: str) -> str:
+        return check_template(value)
 
 
 @dataclass(slots=True)
@@ -70,14 +85,19 @@ class OutputVerdict:
     #: The rule whose finding decided the action (named in errors and escalations).
     decided_by: Finding | None = None
     failed: dict[str, str] = field(default_factory=dict)
+    #: An answer with several choices: each one's verdict (offsets are into that choice's text).
+    choices: list[OutputVerdict] = field(default_factory=list)
+
+    def masks(self) -> list[Finding]:
+        return [f for f, a in self.findings if a is Action.MASK]
 
 
 def check_output_rules(policy: PolicyConfig) -> None:
     """``ValueError`` naming the field for output rules the gateway cannot carry out."""
     for name, rule in policy.output.items():
         for where, action in [("action", rule.action), *((f"types.{t}", a) for t, a in rule.types.items())]:
-            if action not in OUTPUT_ACTIONS:
-                raise ValueError(f"output.{name}.{where}: '{action}' is an input action on the output side")
+            if action is Action.MASK and name not in MASKING_GUARDS:
+                raise ValueError(f"output.{name}.{where}: '{name}' scores the whole text and cannot mask it")
             if action is Action.FALLBACK and not policy.output_actions.fallback_model:
                 raise ValueError(f"output.{name}.{where}: 'fallback' needs output_actions.fallback_model")
 

@@ -160,7 +160,7 @@ class EmulatorApp:
             await http.send_bytes(send, exc.status, exc.body(), headers=exc.headers)
             return exc.status
         if knobs.reply is None and engine.replies and kind != "embeddings":
-            knobs.reply, ttft = engine.replies.popleft()
+            knobs.reply, ttft, knobs.tool_calls = engine.replies.popleft()
             if ttft is not None:
                 knobs.ttft_s = ttft
         if fault is not None and fault.kind in INSTANT:

@@ -5,7 +5,9 @@
 ``GET|POST|DELETE /emulator/faults``: ``{"fault": "status:503", "count": 2}`` or ``{"faults": ["cut:3",
 "reset"]}`` queues faults for the next inference requests; ``DELETE`` empties the queue.
 ``GET|POST|DELETE /emulator/replies``: ``{"replies": ["I can't.", {"text": "Fine.", "ttft_ms": 300}]}`` queues
-exact answers for the next chat/completions requests (a request's ``x-emulator-reply`` header still wins).
+exact answers for the next chat/completions requests (a request's ``x-emulator-reply`` header still wins);
+``{"text": "", "tool_calls": [{"name": "book", "arguments": "{\"who\": \"Ana\"}"}]}`` answers a chat request
+with tool calls (``arguments`` a string or an object), streamed or not, as vLLM does.
 ``POST /emulator/health``: ``{"healthy": false}`` makes ``GET /health`` answer 503 (vLLM's dead engine).
 ``POST /emulator/reset``: counters, records, scripted faults and health back to the start.
 """
@@ -57,7 +59,7 @@ def debug_routes(engine: Engine) -> dict[str, dict[str, Handler]]:
         await http.send_json(send, 200, engine.faults.snapshot())
 
     async def replies(scope: dict, receive: Any, send: Any) -> None:
-        await http.send_json(send, 200, {"scripted": [text for text, _ in engine.replies]})
+        await http.send_json(send, 200, {"scripted": [text for text, _, _ in engine.replies]})
 
     async def add_replies(scope: dict, receive: Any, send: Any) -> None:
         try:
@@ -66,12 +68,16 @@ def debug_routes(engine: Engine) -> dict[str, dict[str, Handler]]:
             for item in items:
                 item = {"text": item} if isinstance(item, str) else item
                 ttft = item.get("ttft_ms")
-                parsed.append((str(item["text"]), None if ttft is None else float(ttft) / 1000.0))
+                calls = item.get("tool_calls")
+                if calls is not None and not all(isinstance(c, dict) and isinstance(c["name"], str) for c in calls):
+                    raise ValueError("tool_calls: a list of {name, arguments}")
+                text = str(item.get("text", "" if calls else item["text"]))
+                parsed.append((text, None if ttft is None else float(ttft) / 1000.0, calls or None))
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
             await http.send_bytes(send, 400, request_validation_error(f"bad reply script: {exc}").body())
             return
         engine.replies.extend(parsed)
-        await http.send_json(send, 200, {"scripted": [text for text, _ in engine.replies]})
+        await http.send_json(send, 200, {"scripted": [text for text, _, _ in engine.replies]})
 
     async def clear_replies(scope: dict, receive: Any, send: Any) -> None:
         engine.replies.clear()

@@ -38,6 +38,7 @@ def plan(req: GenerationRequest, knobs: RequestKnobs) -> list[Choice]:
                 ignore_eos=req.ignore_eos,
                 min_tokens=req.min_tokens,
                 continuation=req.kind == "completions",
+                tool_calls=knobs.tool_calls if req.kind == "chat" else None,
             )
             index = prompt_index * req.n + i
             choices.append(Choice(index, prompt_index, out, req.echo_texts[prompt_index]))
@@ -70,13 +71,13 @@ class _Send:
 
     async def whole(self) -> None:
         knobs, choices = self.knobs, self.choices
-        steps = max((len(c.out.tokens) for c in choices), default=0)
+        steps = max((c.out.steps for c in choices), default=0)
         delay = knobs.ttft_s + knobs.tpot_s * max(0, steps - 1)
         if delay > 0:
             await _sleep_until(self.admitted + delay)
         self.first_token = self.admitted + knobs.ttft_s
         for c in choices:
-            c.sent = len(c.out.tokens)
+            c.sent = c.out.steps
         body = self.fmt.body(choices)
         if self.fault is not None and self.fault.kind == "cut":
             headers = [(b"content-type", http.JSON), (b"content-length", str(len(body)).encode())]
@@ -92,7 +93,7 @@ class _Send:
         budget = self.fault.after_tokens if self.fault is not None and self.fault.kind == "cut" else None
         if budget == 0:
             await self._cut()
-        steps = max(1, max((len(c.out.tokens) for c in choices), default=0))
+        steps = max(1, max((c.out.steps for c in choices), default=0))
         pending: list[bytes] = []
         for step in range(steps):
             if (knobs.ttft_s if step == 0 else knobs.tpot_s) > 0:
@@ -103,7 +104,7 @@ class _Send:
                 self.first_token = time.perf_counter()
                 pending.extend(fmt.role_chunks(choices))
             for c in choices:
-                if step < len(c.out.tokens) or (step == 0 and not c.out.tokens):
+                if step < c.out.steps or (step == 0 and not c.out.steps):
                     pending.append(fmt.token_chunk(c, step))
                     if budget is not None:
                         budget -= 1
@@ -143,7 +144,7 @@ async def serve(
     choices = plan(req, knobs)
     prompt = sum(req.prompt_tokens)
     started = time.perf_counter()
-    reserve = prompt + sum(len(c.out.tokens) for c in choices)
+    reserve = prompt + sum(c.out.steps for c in choices)
     try:
         await engine.admit(reserve)
     except asyncio.CancelledError:  # the client left while queued: vLLM counts an aborted request

@@ -11,6 +11,10 @@ Token counting is a heuristic that is the same everywhere (tests may import it t
 What is generated:
 
 * ``x-emulator-reply: TEXT`` -> exactly TEXT, split into word tokens;
+* a scripted reply with ``tool_calls`` (chat) -> those calls after the text, in vLLM's shape: each call's first
+  chunk has its ``id``, ``type`` and ``function.name``, then its ``arguments`` follow in pieces of up to
+  ``TOOL_PIECE`` characters (one token each; ``arguments`` as a list of strings: those pieces), and the answer
+  ends with ``finish_reason: tool_calls``;
 * no ``seed`` -> an echo: the words of the last user message (or prompt), cycled; choice ``i`` starts at
   word ``i`` so ``n > 1`` choices differ;
 * ``seed`` -> words drawn from a fixed vocabulary by a PRNG seeded with (seed, choice, prompt), so the same
@@ -24,10 +28,11 @@ match is counted, and ``stop_reason`` names the string.
 
 from __future__ import annotations
 
+import json
 import random
 import re
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 MESSAGE_OVERHEAD = 4
@@ -41,6 +46,8 @@ VOCABULARY = (  # noqa: SIM905 - one readable sentence beats a column of 43 stri
 ).split()
 
 _WORD = re.compile(r"\s*\S+")
+#: Characters of tool-call arguments per streamed piece (a placeholder such as ``[PERSON_1]`` spans three).
+TOOL_PIECE = 4
 
 
 def text_tokens(text: str) -> int:
@@ -77,10 +84,36 @@ class Output:
     tokens: list[str]
     finish_reason: str
     stop_reason: str | None = None
+    #: Tool calls, whole (``{"id", "type", "function": {"name", "arguments"}}``) for the non-streamed message.
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    #: ``delta.tool_calls`` items, one per token step after the content tokens.
+    tool_pieces: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def text(self) -> str:
         return "".join(self.tokens)
+
+    @property
+    def steps(self) -> int:
+        """Token steps (streamed chunks): the content tokens, then the tool-call pieces."""
+        return len(self.tokens) + len(self.tool_pieces)
+
+
+def plan_tool_calls(calls: list[dict[str, Any]], choice: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The whole calls and their streamed pieces; ids are stable per (choice, call, name) so tests can compare."""
+    whole, pieces = [], []
+    for i, call in enumerate(calls):
+        name, args = str(call["name"]), call.get("arguments", "")
+        # a list of strings: the pieces exactly as streamed (tests choose the chunking); else TOOL_PIECE chars
+        split = [str(a) for a in args] if isinstance(args, list) else None
+        args = "".join(split) if split is not None else args if isinstance(args, str) else json.dumps(args)
+        cid = f"chatcmpl-tool-{zlib.crc32(f'{choice}:{i}:{name}'.encode()):08x}"
+        whole.append({"id": cid, "type": "function", "function": {"name": name, "arguments": args}})
+        pieces.append({"id": cid, "type": "function", "index": i, "function": {"name": name}})
+        if split is None:
+            split = [args[j : j + TOOL_PIECE] for j in range(0, len(args), TOOL_PIECE)]
+        pieces.extend({"index": i, "function": {"arguments": a}} for a in split if a)
+    return whole, pieces
 
 
 def _words(source: str, seed: int | None, index: int, count: int, lead: bool = False) -> list[str]:
@@ -106,6 +139,7 @@ def generate(
     ignore_eos: bool = False,
     min_tokens: int = 0,
     continuation: bool = False,
+    tool_calls: list[dict[str, Any]] | None = None,
 ) -> Output:
     """Plan one choice's output; ``want`` is the natural length and ``limit`` the effective max_tokens.
 
@@ -126,6 +160,9 @@ def generate(
         tokens = reply_tokens[:count] + extra
     else:
         tokens = _words(source, seed, index, count, lead=continuation)
+    if tool_calls:  # the model calls tools after its text (max_tokens and stop apply to the text only)
+        whole, pieces = plan_tool_calls(tool_calls, index)
+        return Output(tokens, "tool_calls", None, whole, pieces)
     if stop:
         return _apply_stop(tokens, stop, include_stop) or Output(tokens, finish)
     return Output(tokens, finish)

@@ -87,6 +87,8 @@ class RequestKnobs:
     output_tokens: int
     fault: str | None = None
     reply: str | None = None
+    #: A scripted reply's tool calls (``[{"name", "arguments"}]``), chat only.
+    tool_calls: list[dict[str, Any]] | None = None
 
 
 def knobs_for(options: EmulatorOptions, headers: list[tuple[bytes, bytes]]) -> RequestKnobs:

@@ -80,15 +80,17 @@ def usage(prompt: int, completion: int, *, drop_none: bool = False) -> dict[str,
     return out
 
 
-def chat_choice(index: int, content: str, finish_reason: str, stop_reason: str | None, logprobs: Any) -> dict[str, Any]:
+def chat_choice(
+    index: int, content: str, finish_reason: str, stop_reason: str | None, logprobs: Any, tool_calls: list | None = None
+) -> dict[str, Any]:
     message = {
         "role": "assistant",
-        "content": content,
+        "content": None if tool_calls and not content else content,
         "refusal": None,
         "annotations": None,
         "audio": None,
         "function_call": None,
-        "tool_calls": [],
+        "tool_calls": tool_calls or [],
         "reasoning": None,
     }
     return {

@@ -64,7 +64,7 @@ class Formatter:
     def body(self, choices: list[Choice]) -> bytes:
         req = self.req
         prompt = sum(req.prompt_tokens)
-        completion = sum(len(c.out.tokens) for c in choices)
+        completion = sum(c.out.steps for c in choices)
         use = p.usage(prompt, completion)
         if self.chat:
             items = [
@@ -74,6 +74,7 @@ class Formatter:
                     c.out.finish_reason,
                     c.out.stop_reason,
                     p.chat_logprobs(c.out.tokens, 0, req.logprobs) if req.logprobs is not None else None,
+                    c.out.tool_calls,
                 )
                 for c in choices
             ]
@@ -106,7 +107,9 @@ class Formatter:
     def token_chunk(self, c: Choice, step: int) -> bytes:
         """The chunk for token ``step`` of choice ``c`` (the last one carries the finish reason)."""
         tokens = c.out.tokens
-        last = step >= len(tokens) - 1
+        if step >= len(tokens) and c.out.tool_pieces:
+            return self._tool_chunk(c, step)
+        last = step >= c.out.steps - 1
         if self._fast and not last and (self.chat or step or not c.echo):
             c.sent = step + 1
             return b"".join((self._head, str(c.index).encode(), self._body_key, orjson.dumps(tokens[step]), self._tail))
@@ -114,7 +117,7 @@ class Formatter:
         finish = c.out.finish_reason if last else None
         stop_reason = c.out.stop_reason if last else None
         piece = [text] if step < len(tokens) else []
-        c.sent = min(step + 1, len(tokens))
+        c.sent = min(step + 1, c.out.steps)
         req = self.req
         use = p.usage(req.prompt_tokens[c.prompt], c.sent) if req.continuous_usage else None
         if self.chat:
@@ -136,10 +139,25 @@ class Formatter:
         choice = p.completion_choice(c.index, text, finish, stop_reason, logprobs, stream=True)
         return p.sse(p.completion_chunk(self.rid, self.created, self.model, choice, use))
 
+    def _tool_chunk(self, c: Choice, step: int) -> bytes:
+        """A ``delta.tool_calls`` chunk as vLLM's tool parsers send it (no ``content`` key); the last one carries
+        ``finish_reason: tool_calls``."""
+        last = step >= c.out.steps - 1
+        c.sent = step + 1
+        choice = {"index": c.index, "delta": {"tool_calls": [c.out.tool_pieces[step - len(c.out.tokens)]]}}
+        choice |= {"logprobs": None, "finish_reason": "tool_calls" if last else None}
+        if last:
+            choice["stop_reason"] = None
+        choice["token_ids"] = None
+        chunk = p.chat_chunk(self.rid, self.created, self.model, choice)
+        if self.req.continuous_usage:
+            chunk["usage"] = p.usage(self.req.prompt_tokens[c.prompt], c.sent)
+        return p.sse(chunk)
+
     def tail(self, choices: list[Choice]) -> bytes:
         """The usage chunk (when asked for) and ``[DONE]``."""
         if not self.req.include_usage:
             return p.DONE
-        completion = sum(len(c.out.tokens) for c in choices)
+        completion = sum(c.out.steps for c in choices)
         use = p.usage(sum(self.req.prompt_tokens), completion, drop_none=True)
         return p.sse(p.usage_chunk(self.object, self.rid, self.created, self.model, use)) + p.DONE

@@ -129,6 +129,35 @@ def test_when_a_reply_header_is_sent_then_the_model_says_exactly_that(emu):
     assert answer.usage.completion_tokens == 7
 
 
+CALL = {"name": "book_table", "arguments": '{"name": "Ana Lima", "phone": "212-555-0199"}'}
+
+
+def test_when_a_reply_is_scripted_with_tool_calls_then_the_answer_calls_them_as_vllm_does(emu):
+    emu.script_replies({"tool_calls": [CALL, {"name": "noop", "arguments": {}}]})
+    answer = sdk(emu).chat.completions.create(model="m", messages=MSG)
+    choice = answer.choices[0]
+    assert choice.finish_reason == "tool_calls" and choice.message.content is None
+    calls = choice.message.tool_calls
+    assert [(c.type, c.function.name, c.function.arguments) for c in calls] == [
+        ("function", "book_table", CALL["arguments"]),
+        ("function", "noop", "{}"),
+    ]
+    assert calls[0].id.startswith("chatcmpl-tool-") and calls[0].id != calls[1].id
+
+
+def test_when_scripted_tool_calls_stream_then_the_sdk_joins_the_argument_pieces(emu):
+    emu.script_replies({"text": "Booking.", "tool_calls": [CALL]})
+    chunks = list(sdk(emu).chat.completions.create(model="m", messages=MSG, stream=True))
+    deltas = [c.choices[0].delta for c in chunks if c.choices]
+    assert "".join(d.content or "" for d in deltas) == "Booking."
+    pieces = [t for d in deltas for t in d.tool_calls or ()]
+    first, rest = pieces[0], pieces[1:]
+    assert (first.index, first.type, first.function.name) == (0, "function", "book_table") and first.id
+    assert len(rest) > 3 and all(t.id is None and t.function.name is None for t in rest)  # arguments in pieces
+    assert "".join(t.function.arguments or "" for t in pieces) == CALL["arguments"]
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "tool_calls"
+
+
 def test_when_an_x_request_id_is_sent_then_it_becomes_the_response_id(emu):
     body = post(emu, "/v1/chat/completions", {"messages": MSG}, **{"x-request-id": "abc123"}).json()
     assert body["id"] == "chatcmpl-abc123"

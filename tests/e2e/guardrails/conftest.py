@@ -36,6 +36,7 @@ POLICIES: dict[str, Any] = {
     "stock": {"input": {"secrets": {"action": "block"}}, "block_with": "stock", "stock_reply": "Not with secrets."},
     "closed": {"input": {"pii": {"action": "mask"}}, "timeout": 0.000001},
     "open": {"input": {"pii": {"action": "mask"}}, "timeout": 0.000001, "on_error": "open"},
+    "output-mask": {"output": {"pii": {"action": "mask"}}, "output_actions": {"redaction": "[{type} removed]"}},
 }
 MODELS = {"m-mask": "mask", "m-block": "block", "m-stock": "stock", "m-closed": "closed", "m-open": "open"}
 

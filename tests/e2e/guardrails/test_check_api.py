@@ -30,6 +30,12 @@ def test_when_a_masking_policy_is_named_then_the_masked_text_comes_back(guarded)
     assert r.json()["action"] == "mask" and r.json()["text"] == "write to [EMAIL_ADDRESS_1]"
 
 
+def test_when_an_output_policy_masks_then_the_text_is_redacted_as_the_gateway_serves_it(guarded):
+    body = {"text": "write to ana.lima@example.com", "direction": "output", "policy": "output-mask"}
+    r = post(guarded, "/v1/guardrails/check", body)
+    assert r.json()["action"] == "mask" and r.json()["text"] == "write to [EMAIL_ADDRESS removed]"
+
+
 def test_when_the_text_is_clean_then_the_action_is_allow_and_the_text_unchanged(guarded):
     r = post(guarded, "/v1/guardrails/check", {"text": "How do I kill a Python process?", "direction": "input"})
     assert r.json() == {**r.json(), "action": "allow", "text": "How do I kill a Python process?", "findings": []}

@@ -3,9 +3,14 @@ block (error and stock reply), secrets, keywords, injection, fail-closed and fai
 
 from __future__ import annotations
 
+import itertools
+import json
+
 import httpx
 import openai
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.e2e.guardrails.conftest import client
 
@@ -113,3 +118,41 @@ def test_when_guards_act_then_metrics_count_them_by_guard_type_and_action(guarde
     client(guarded).chat.completions.create(model="m-mask", messages=[{"role": "user", "content": f"mail {EMAIL}"}])
     metrics = httpx.get(guarded + "/metrics").text
     assert 'interlock_guardrail_triggers_total{action="mask",guard="pii",type="EMAIL_ADDRESS"}' in metrics
+
+
+def test_when_the_model_calls_a_tool_with_placeholders_then_the_client_gets_the_values_streamed_or_not(
+    guarded, upstream
+):
+    # the emulator streams arguments in 4-character pieces, so each placeholder is split across chunks
+    arguments = '{"to": "[EMAIL_ADDRESS_1]", "name": "[PERSON_1]", "note": "for [PERSON_1]"}'
+    wanted = f'{{"to": "{EMAIL}", "name": "{NAME}", "note": "for {NAME}"}}'
+    call = {"name": "send_mail", "arguments": arguments}
+    upstream.script_replies({"tool_calls": [call]}, {"text": "Sending.", "tool_calls": [call]})
+    messages = [{"role": "user", "content": f"I am {NAME}, mail {EMAIL} please"}]
+    reply = client(guarded).chat.completions.create(model="m-mask", messages=messages)
+    assert reply.choices[0].message.tool_calls[0].function.arguments == wanted
+    stream = client(guarded).chat.completions.create(model="m-mask", messages=messages, stream=True)
+    chunks = [c for c in stream if c.choices]
+    sent = [r["body"]["messages"][0]["content"] for r in upstream.recorded_requests()]
+    assert all("[PERSON_1]" in s and NAME not in s for s in sent)
+    pieces = [t for c in chunks for t in c.choices[0].delta.tool_calls or ()]
+    assert len(pieces) > 10 and pieces[0].function.name == "send_mail"
+    assert "".join(t.function.arguments or "" for t in pieces) == wanted
+    assert "".join(c.choices[0].delta.content or "" for c in chunks) == "Sending."
+    assert chunks[-1].choices[0].finish_reason == "tool_calls"
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(cuts=st.lists(st.integers(min_value=0, max_value=90), max_size=12))
+def test_for_any_split_of_streamed_tool_call_arguments_the_client_joins_them_unmasked(guarded, replica, cuts):
+    replica.reset()
+    arguments = '{"name": "[PERSON_1]", "to": "[EMAIL_ADDRESS_1]", "note": "[PERSON_1] at [EMAIL_ADDRESS_1]"}'
+    bounds = sorted({0, len(arguments), *(min(c, len(arguments)) for c in cuts)})
+    pieces = [arguments[a:b] for a, b in itertools.pairwise(bounds)]
+    replica.script_replies({"tool_calls": [{"name": "send_mail", "arguments": pieces}]})
+    stream = client(guarded).chat.completions.create(
+        model="m-mask", messages=[{"role": "user", "content": f"I am {NAME}, mail {EMAIL} please"}], stream=True
+    )
+    calls = [t for c in stream if c.choices for t in c.choices[0].delta.tool_calls or ()]
+    joined = "".join(t.function.arguments or "" for t in calls)
+    assert json.loads(joined) == {"name": NAME, "to": EMAIL, "note": f"{NAME} at {EMAIL}"}

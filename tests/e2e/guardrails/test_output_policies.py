@@ -291,3 +291,17 @@ def test_when_a_stream_passes_then_every_token_arrives_in_order(gateway_url, ups
     )
     text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
     assert text == "One two three four five six seven eight nine ten."
+
+
+def test_when_a_whole_stream_fits_in_the_hold_back_then_it_is_still_judged(gateway_url, upstream):
+    # 3 content chunks, hold_back_tokens 4: no chunk ever left the window before [DONE], so the end must judge it
+    upstream.script_replies("Project Falcon starts")
+    text = ""
+    stream = client(gateway_url).chat.completions.create(
+        model="m-stream", messages=[{"role": "user", "content": "plan?"}], stream=True
+    )
+    with pytest.raises(openai.APIError) as info:
+        for chunk in stream:
+            if chunk.choices and chunk.choices[0].delta.content:
+                text += chunk.choices[0].delta.content
+    assert "keywords" in str(info.value.message) and "Falcon" not in text

@@ -85,6 +85,9 @@ def test_when_a_policy_is_put_through_one_gateway_then_another_applies_it_withou
     [
         ({"input": {"nope": {"action": "block"}}}, "input.nope"),
         ({"output": {"refusal": {"action": "mask"}}}, "output.refusal.action"),
+        ({"output": {"toxicity": {"action": "mask"}}}, "output.toxicity.action"),
+        ({"output": {"json": {"action": "block", "types": {"json": "mask"}}}}, "output.json.types.json"),
+        ({"output_actions": {"redaction": "<{type}>"}}, "output_actions.redaction"),
         ({"input": {"pii": {"action": "retry"}}}, "input.pii.action"),
         ({"output": {"refusal": {"action": "fallback"}}}, "output.refusal.action"),
         ({"timeout": -1}, "timeout"),
