@@ -7,8 +7,9 @@ chat prompts, see the README's Intent router section):
   counts are a poor proxy (a 300-character prompt is 60 tokens in English and 200 in Chinese or code);
 - batches of 32: every batch then holds texts of (nearly) the same length, and its activations stay in cache;
 - a **separate** ONNX Runtime session with ``bulk_threads`` intra-op threads (default: every core), built for
-  the call and dropped after it (0.2 s of CPU; it holds the fp32 weights, ~90 MB, only while training). The
-  request path's session keeps its one thread; while a training runs, requests share the cores with it.
+  the call and dropped after it (0.2 s of CPU; it holds the fp32 weights, ~90 MB, only while training), its
+  idle threads sleeping rather than spinning. The request path's session keeps its one thread; while a training
+  runs, requests share the cores with it.
 
 The vectors are those of ``OnnxEmbedder.embed``: padding is masked out of the mean, so a text's vector does
 not depend on the batch it is in (tested: cosine >= 0.999, in practice 1.0 to float rounding).
@@ -40,7 +41,8 @@ def embed_bulk(embedder: OnnxEmbedder, texts: list[str], stats: dict | None = No
     lengths = np.fromiter((len(i) for i in ids), dtype=np.int64, count=len(ids))
     order = np.argsort(lengths, kind="stable")
     threads = embedder.bulk_threads if len(texts) > SMALL else 1
-    session = embedder.new_session(threads) if threads > 1 else embedder._session
+    # Spinning threads wait for a core the request path or other processes hold: sleeping ones cost less CPU.
+    session = embedder.new_session(threads, spin=False) if threads > 1 else embedder._session
     padded = 0
     for start in range(0, len(order), BATCH):
         rows = order[start : start + BATCH]
