@@ -52,10 +52,20 @@ class EmbeddingService:
     async def embed_one(self, text: str) -> np.ndarray:
         return (await self.embed([text]))[0]
 
-    def embed_sync(self, texts: list[str]) -> np.ndarray:
-        """For scripts and training (not the event loop): embeds in the caller's thread, in batches."""
-        out = [self.embedder.embed(texts[i : i + 256]) for i in range(0, len(texts), 256)]
-        return np.concatenate(out) if out else np.zeros((0, self.dim), dtype=np.float32)
+    def embed_sync(self, texts: list[str], stats: dict | None = None) -> np.ndarray:
+        """For scripts and training (not the event loop): embeds in the caller's thread, bypassing the request
+        queue. An embedder with ``embed_bulk`` (ONNX) sorts by token count and uses its own session on every core
+        (``embeddings.bulk_threads``); others get batches of similar character length. ``stats`` receives figures.
+        """
+        bulk = getattr(self.embedder, "embed_bulk", None)
+        if bulk is not None:
+            return bulk(texts, stats)
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for i in range(0, len(order), 32):
+            rows = order[i : i + 32]
+            out[rows] = self.embedder.embed([texts[r] for r in rows])
+        return out
 
     def close(self) -> None:
         with self._lock:

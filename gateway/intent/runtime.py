@@ -11,6 +11,7 @@ the router service (``services/router``) holds the weights and decides.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import threading
 from collections.abc import Callable
@@ -136,7 +137,11 @@ class RouterRuntime:
         definition = parse_definition(data)
         definition.check_models(self._known_models())
         service = await asyncio.to_thread(self._embeddings)
-        router = await asyncio.to_thread(train, name, 0, definition, service.embed_sync, service.name)
+        embedding: dict[str, Any] = {}  # tokens, padding and threads of the bulk embedding, for the figures
+        router = await asyncio.to_thread(
+            train, name, 0, definition, functools.partial(service.embed_sync, stats=embedding), service.name
+        )
+        router.figures.update(embedding)
         stored = definition.model_dump(mode="json")
         version, change = await asyncio.to_thread(
             self.store.save, name, stored, router.head.to_bytes(), router.figures, service.name, source

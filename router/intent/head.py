@@ -156,7 +156,7 @@ def _fit_head(classes: list[tuple[str, list[str]]], embed: Embed, *, embedder: s
         labels.append(labels[i])
         groups.append(i)
     t_prep, c_prep = time.perf_counter(), time.thread_time()
-    X = _embed_sorted(embed, texts)
+    X = embed(texts)  # all at once: the embedder batches (EmbeddingService.embed_sync sorts by length)
     t_embed, c_embed = time.perf_counter(), time.thread_time()
     y = np.asarray(labels)
     g = np.asarray(groups)
@@ -225,16 +225,6 @@ def _fit_head(classes: list[tuple[str, list[str]]], embed: Embed, *, embedder: s
         figures=figures,
         vocabulary=vocabulary([e for _, examples in classes for e in examples]),
     )
-
-
-def _embed_sorted(embed: Embed, texts: list[str], batch: int = 64) -> np.ndarray:
-    """Embed in batches of similar length: a batch is padded to its longest text, so sorting first saves the
-    model most of its work on mixed lengths (and small batches keep the padding short)."""
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-    parts = [embed([texts[i] for i in order[j : j + batch]]) for j in range(0, len(order), batch)]
-    X = np.empty((len(texts), parts[0].shape[1]), dtype=np.float32)
-    X[order] = np.concatenate(parts)
-    return X
 
 
 def _folds(y: np.ndarray, seed: int) -> np.ndarray:
