@@ -112,9 +112,12 @@ def _mt_bench() -> list[str]:
     """First turns of MT-bench (Apache-2.0, ../shared/data/chat/mt_bench): real requests whose answers do not
     depend on who asks or when. Skipped where the shared data is absent (the generated data stands alone)."""
     import json
+    import os
     from pathlib import Path
 
-    path = Path(__file__).resolve().parents[3] / "shared/data/chat/mt_bench/question.jsonl"
+    # INTERLOCK_SHARED_DATA, as the other training scripts: a checkout not beside ../shared (a git worktree).
+    shared = os.environ.get("INTERLOCK_SHARED_DATA") or Path(__file__).resolve().parents[3] / "shared/data"
+    path = Path(shared) / "chat/mt_bench/question.jsonl"
     if not path.exists():
         return []
     return [json.loads(line)["turns"][0] for line in path.read_text().splitlines() if line.strip()]

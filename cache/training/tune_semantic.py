@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import random
 from pathlib import Path
 
@@ -97,7 +98,8 @@ def figures(rows, threshold: float, verify: bool) -> dict[str, float | int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--data", default=str(Path(__file__).resolve().parents[3] / "shared/data/paraphrase"))
+    shared = os.environ.get("INTERLOCK_SHARED_DATA") or Path(__file__).resolve().parents[3] / "shared/data"
+    parser.add_argument("--data", default=str(Path(shared) / "paraphrase"))
     args = parser.parse_args()
     rng = random.Random(SEED)
     sources = load(Path(args.data), rng)

@@ -19,8 +19,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-#: ../shared/data beside the checkout; ``INTERLOCK_DATA_DIR`` points elsewhere (a git worktree lives one level deeper).
-DATA = Path(os.environ.get("INTERLOCK_DATA_DIR") or Path(__file__).resolve().parents[2].parent / "shared" / "data")
+#: ../shared/data beside the checkout; ``INTERLOCK_SHARED_DATA`` points elsewhere (a git worktree is deeper).
+DATA = Path(os.environ.get("INTERLOCK_SHARED_DATA") or Path(__file__).resolve().parents[2].parent / "shared" / "data")
 
 
 @dataclass(frozen=True, slots=True)
