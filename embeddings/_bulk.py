@@ -31,8 +31,11 @@ BATCH = 32
 SMALL = 256
 
 
-def embed_bulk(embedder: OnnxEmbedder, texts: list[str], stats: dict | None = None) -> np.ndarray:
-    """Vectors of ``texts`` in their order; ``stats`` (if given) receives tokens, padding share and threads."""
+def embed_bulk(
+    embedder: OnnxEmbedder, texts: list[str], stats: dict | None = None, *, threads: int | None = None
+) -> np.ndarray:
+    """Vectors of ``texts`` in their order; ``stats`` (if given) receives tokens, padding share and threads.
+    ``threads=1`` keeps to the request path's session (``OnnxEmbedder.embed`` of more than a batch)."""
     t0, c0 = time.perf_counter(), time.process_time()
     out = np.zeros((len(texts), embedder.dim), dtype=np.float32)
     if not texts:
@@ -40,7 +43,8 @@ def embed_bulk(embedder: OnnxEmbedder, texts: list[str], stats: dict | None = No
     ids = embedder.tokenize(texts)
     lengths = np.fromiter((len(i) for i in ids), dtype=np.int64, count=len(ids))
     order = np.argsort(lengths, kind="stable")
-    threads = embedder.bulk_threads if len(texts) > SMALL else 1
+    if threads is None:
+        threads = embedder.bulk_threads if len(texts) > SMALL else 1
     # Spinning threads wait for a core the request path or other processes hold: sleeping ones cost less CPU.
     session = embedder.new_session(threads, spin=False) if threads > 1 else embedder._session
     padded = 0

@@ -13,6 +13,7 @@ from importlib import resources
 import numpy as np
 
 from embeddings._base import EmbeddingError
+from embeddings._bulk import BATCH
 
 DEFAULT_NAME = "all-MiniLM-L6-v2-int8"
 #: ONNX Runtime graph optimisation levels by name.
@@ -96,6 +97,12 @@ class OnnxEmbedder:
     def embed(self, texts: list[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, getattr(self, "dim", 0)), dtype=np.float32)
+        if len(texts) > BATCH:
+            # One padded batch of many texts costs what its longest text costs, times their number (a caller
+            # training on 764 texts took 14.7 s this way, 2.4 s in token-sorted batches): same vectors, this session.
+            from embeddings._bulk import embed_bulk
+
+            return embed_bulk(self, texts, threads=1)
         encoded = self._tokenizer.encode_batch(texts)
         ids = np.asarray([e.ids for e in encoded], dtype=np.int64)
         mask = np.asarray([e.attention_mask for e in encoded], dtype=np.int64)

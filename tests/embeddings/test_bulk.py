@@ -53,3 +53,13 @@ def test_when_bulk_threads_is_set_then_the_training_session_uses_that_many():
     assert stats["embed_threads"] == 1
     with pytest.raises(ValueError, match="bulk_threads"):
         EmbeddingConfig(bulk_threads=0)
+
+
+def test_when_embed_is_given_more_than_a_batch_then_it_sorts_them_and_keeps_their_order(service):
+    # Callers that pass a plain ``embed`` many texts (scripts, the bench) get token-sorted batches, not one batch
+    # padded to the longest text; the rows must still come back in the order given.
+    batch = texts(70)
+    many = service.embedder.embed(batch)
+    one_by_one = np.stack([service.embedder.embed([t])[0] for t in batch])
+    assert many.shape == (70, 384)
+    assert (many * one_by_one).sum(axis=1).min() >= 0.999
