@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from router.eval import DATA
-from router.eval.quality import HOLD_EVERY, load_banking, load_far
+from router.eval.quality import HOLD_EVERY, banking_definition, load_banking, load_far
 
 
 def load_short(n: int = 300) -> list[str]:
@@ -81,23 +81,8 @@ def run(embed: CachedEmbed, k: int | None, offset: int, train, test, sources: di
     from router.intent import parse_definition
     from router.intent import train as train_router
 
-    intents = sorted(train)
-    held = set(intents[offset::HOLD_EVERY])
-    rng = random.Random(offset)
-    definition = parse_definition(
-        {
-            "intents": [
-                {
-                    "name": n,
-                    "examples": train[n] if k is None else rng.sample(train[n], min(k, len(train[n]))),
-                    "target": {"reply": n},
-                }
-                for n in intents
-                if n not in held
-            ],
-            "out_of_scope": {"target": {"reply": "no"}},
-        }
-    )
+    raw, held = banking_definition(train, k, offset)
+    definition = parse_definition(raw)
     t0 = time.perf_counter()
     router = train_router("calibration", 1, definition, embed)
     train_s = time.perf_counter() - t0

@@ -110,10 +110,12 @@ async def route_all(url: str, router: str, texts: list[str], concurrency: int = 
         return await asyncio.gather(*(one(t) for t in texts))
 
 
-def evaluate(url: str, k: int | None, train, test, far) -> dict:
+def banking_definition(train: dict[str, list[str]], k: int | None, offset: int = 0) -> tuple[dict, set[str]]:
+    """The router definition trained from ``k`` examples per intent (``None``: all), every ``HOLD_EVERY``-th intent
+    (from ``offset``) held out as near out-of-scope queries; returns it and the held intents."""
     intents = sorted(train)
-    held = set(intents[::HOLD_EVERY])
-    rng = random.Random(0)
+    held = set(intents[offset::HOLD_EVERY])
+    rng = random.Random(offset)
     definition = {
         "intents": [
             {
@@ -126,6 +128,11 @@ def evaluate(url: str, k: int | None, train, test, far) -> dict:
         ],
         "out_of_scope": {"target": {"reply": "Sorry, I can only help with your bank account."}},
     }
+    return definition, held
+
+
+def evaluate(url: str, k: int | None, train, test, far) -> dict:
+    definition, held = banking_definition(train, k)
     name = f"banking-k{k or 'all'}"
     examples = sum(len(i["examples"]) for i in definition["intents"])
     t0 = time.perf_counter()
