@@ -7,6 +7,7 @@ import contextlib
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -47,7 +48,9 @@ def guard_service(folder: Path, otlp_endpoint: str):
         proc.wait(30)
 
 
-def test_when_a_request_is_scanned_by_the_guardrails_service_then_its_span_joins_the_gateways_trace(tmp_path):
+def traced_request(tmp_path: Path, guardrails: dict, trace: str) -> Callable[[str], list[dict]]:
+    """One chat request with ``traceparent`` through a gateway whose guards run in the guardrails service (both
+    exporting to one OTLP sink); returns the spans of that trace by service once both services have sent theirs."""
     with contextlib.ExitStack() as stack:
         sink = stack.enter_context(otlp_sink())
         replica = stack.enter_context(EmulatorServer(port=0, served_model_names=["m"]))
@@ -60,12 +63,10 @@ def test_when_a_request_is_scanned_by_the_guardrails_service_then_its_span_joins
                 "enabled": True,
                 "mode": "service",
                 "service": {"url": service_url, "timeout": 5.0},
-                "policies": {"mask": {"input": {"pii": {"action": "mask"}}}},
-                "attach": {"models": {"m": "mask"}},
+                **guardrails,
             },
         }
         with _running(settings) as url:
-            trace = "6b2f00c0ffee00000000000000000022"
             r = httpx.post(
                 url + "/v1/chat/completions",
                 json={"model": "m", "max_tokens": 3, "messages": [{"role": "user", "content": "hello there"}]},
@@ -79,6 +80,12 @@ def test_when_a_request_is_scanned_by_the_guardrails_service_then_its_span_joins
 
             assert eventually(lambda: joined("interlock-guardrails"), timeout=30)
             assert eventually(lambda: any(s["kind"] == SERVER for s in joined("interlock-gateway")), timeout=30)
+    return joined
+
+
+def test_when_a_request_is_scanned_by_the_guardrails_service_then_its_span_joins_the_gateways_trace(tmp_path):
+    mask = {"policies": {"mask": {"input": {"pii": {"action": "mask"}}}}, "attach": {"models": {"m": "mask"}}}
+    joined = traced_request(tmp_path, mask, "6b2f00c0ffee00000000000000000022")
     gateway = joined("interlock-gateway")
     server = next(s for s in gateway if s["kind"] == SERVER)
     scan_call = next(s for s in gateway if s["name"] == "interlock.guardrails.remote")
@@ -90,39 +97,13 @@ def test_when_a_request_is_scanned_by_the_guardrails_service_then_its_span_joins
 
 
 def test_when_an_answer_is_judged_by_the_guardrails_service_then_its_span_joins_the_requests_trace(tmp_path):
-    with contextlib.ExitStack() as stack:
-        sink = stack.enter_context(otlp_sink())
-        replica = stack.enter_context(EmulatorServer(port=0, served_model_names=["m"]))
-        service_url = stack.enter_context(guard_service(tmp_path, sink.url))
-        settings = {
-            "database": {"url": f"sqlite:///{tmp_path}/gw.db"},
-            "models": [model("m", replica.url)],
-            "observability": {"recorder": "thread", "otlp_endpoint": sink.url},
-            "guardrails": {
-                "enabled": True,
-                "mode": "service",
-                "service": {"url": service_url, "timeout": 5.0},
-                # Output rules only: every scan the service sees is of the answer.
-                "policies": {"out": {"output": {"keywords": {"action": "block"}}}},
-                "keywords": {"keywords": ["Project Falcon"]},
-                "attach": {"models": {"m": "out"}},
-            },
-        }
-        with _running(settings) as url:
-            trace = "6b2f00c0ffee00000000000000000033"
-            r = httpx.post(
-                url + "/v1/chat/completions",
-                json={"model": "m", "max_tokens": 3, "messages": [{"role": "user", "content": "hello there"}]},
-                headers={"traceparent": f"00-{trace}-00f067aa0ba902b7-01"},
-                timeout=30,
-            )
-            assert r.status_code == 200, r.text
-
-            def joined(service: str) -> list[dict]:
-                return [s for s in sink.spans if s["trace_id"] == trace and s["service"] == service]
-
-            assert eventually(lambda: joined("interlock-guardrails"), timeout=30)
-            assert eventually(lambda: any(s["kind"] == SERVER for s in joined("interlock-gateway")), timeout=30)
+    # Output rules only: every scan the service sees is of the answer.
+    out = {
+        "policies": {"out": {"output": {"keywords": {"action": "block"}}}},
+        "keywords": {"keywords": ["Project Falcon"]},
+        "attach": {"models": {"m": "out"}},
+    }
+    joined = traced_request(tmp_path, out, "6b2f00c0ffee00000000000000000033")
     server = next(s for s in joined("interlock-gateway") if s["kind"] == SERVER)
     (service_span,) = joined("interlock-guardrails")
     assert service_span["kind"] == SERVER and service_span["parent_id"] == server["span_id"]
