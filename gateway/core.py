@@ -160,6 +160,8 @@ class Gateway:
             s.redis.url,
             timeout=s.redis.timeout,
             failure_policy=s.redis.failure_policy,
+            tickets=s.redis.tickets,
+            ticket_ttl=s.redis.ticket_ttl,
             reconcile=lambda key_id, team_id, since: spend_since(engine, key_id=key_id, team_id=team_id, since=since),
         )
         await self.limiter.start()

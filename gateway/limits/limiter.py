@@ -3,7 +3,9 @@
 All state lives in Redis and every decision is one Lua script (``lua/admit.lua``), so replicas share
 one count and no request slips between a check and its update. On the request path: ``admit`` (one
 EVALSHA) before the upstream call, ``settle`` or ``release`` (one EVALSHA, off the response path)
-after it. See ``AGENTS.md`` in this folder for the algorithms and why.
+after it. A key far from its limits gets its next admission ahead of time, in the background: a ticket
+(``_tickets.py``), so its requests usually wait for no round trip at all. See ``AGENTS.md`` in this
+folder for the algorithms and why.
 
 A principal without limits never touches Redis. When Redis is unreachable, ``failure_policy`` decides:
 ``open`` lets requests in unmetered, ``closed`` refuses them with 503; either way after at most
@@ -28,6 +30,7 @@ from gateway.limits._messages import headers, refusal
 from gateway.limits._reconcile import ReconcileFailed, Reconciler, SpendSource
 from gateway.limits._resp import RespClient
 from gateway.limits._scripts import AdmitReply, Scripts
+from gateway.limits._tickets import Tickets
 from gateway.types import Principal, Usage
 
 log = logging.getLogger("interlock.limits")
@@ -51,6 +54,8 @@ class Admission:
     levels: tuple[Level, ...] = ()
     #: Redis server time of the admission: the cost is booked to that UTC day and month.
     admitted_at: float = 0.0
+    #: Admitted on a ticket: ``admitted_at`` is the time of use, and settle moves the window member to it.
+    stamped: bool = False
     done: bool = False
 
 
@@ -68,11 +73,18 @@ class Limiter:
         probe_interval: float = 1.0,
         log_interval: float = 30.0,
         reconcile_timeout: float = 5.0,
+        tickets: bool = True,
+        ticket_ttl: float = 1.0,
+        ticket_share: float = 0.5,
+        ticket_headroom: float = 2.0,
     ) -> None:
         """``reconcile(key_id, team_id, since) -> float`` (sync or async) returns the USD spent since a UTC
         datetime, from the request records; it rebuilds budget counters after Redis lost them. ``lease``:
         seconds a concurrency slot survives without renewal (the slots of a crashed replica free
-        themselves after it). All calls share one pipelined connection (``_resp.py``)."""
+        themselves after it). ``tickets``: admit a key's next request ahead of time (``_tickets.py``),
+        granted only while every limit scaled by ``ticket_share`` holds, reserving ``ticket_headroom``
+        times the estimate, handed back after ``ticket_ttl`` seconds unused. All calls share one pipelined
+        connection (``_resp.py``)."""
         self._url = redis_url
         self._policy = failure_policy
         self._lease = lease
@@ -89,6 +101,12 @@ class Limiter:
         self._task: asyncio.Task[None] | None = None
         #: Admissions let through unchecked by the ``open`` policy (a counter for metrics).
         self.unmetered = 0
+        self._share = ticket_share
+        self._tickets = (
+            Tickets(self._take_ticket, self._cancel, ttl=ticket_ttl, headroom=ticket_headroom, cooldown=1.0)
+            if tickets
+            else None
+        )
 
     @property
     def enabled(self) -> bool:
@@ -113,6 +131,9 @@ class Limiter:
             "failure_policy": self._policy,
             "failures": self.failures,
             "unmetered": self.unmetered,
+            "tickets": None
+            if self._tickets is None
+            else {"waiting": self._tickets.held, "used": self._tickets.used, "returned": self._tickets.returned},
         }
 
     async def start(self) -> None:
@@ -130,6 +151,8 @@ class Limiter:
         self._task = asyncio.create_task(self._maintain(), name="interlock-limits")
 
     async def aclose(self) -> None:
+        if self._tickets is not None and self._scripts is not None:
+            await self._tickets.aclose()  # hand waiting tickets back while the connection is open
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -150,8 +173,18 @@ class Limiter:
         levels = levels_of(principal) if self._scripts is not None else ()
         if not levels:
             return Admission(request_id, estimated_tokens)
+        cost = estimated_cost if estimated_cost > 0 and any(lv.has_budget for lv in levels) else 0.0
+        tickets = self._tickets
+        if tickets is not None:
+            ticket = tickets.take(levels, estimated_tokens, cost)
+            if ticket is not None:  # admitted by Redis ahead of time: no round trip for this request
+                adm = ticket.admission
+                adm.admitted_at += asyncio.get_running_loop().time() - ticket.taken_at
+                adm.stamped = True
+                tickets.want(levels, estimated_tokens, cost)
+                return adm
         # Formatted once: the reservation's member in Redis is ``<request id>:<this text>``.
-        usd = f"{estimated_cost:.12f}" if estimated_cost > 0 and any(lv.has_budget for lv in levels) else ""
+        usd = f"{cost:.12f}" if cost else ""
         est = (estimated_tokens, usd)
         try:
             reply = await self._admit(levels, request_id, est, skip_epoch=False)
@@ -174,24 +207,58 @@ class Limiter:
             return Admission(request_id, estimated_tokens, unmetered=True)
         if reply.status == "deny":
             raise refusal(reply, levels[reply.level or 0], model, estimated_tokens, estimated_cost)
+        if tickets is not None and _far_from_limits(reply, self._share):
+            tickets.want(levels, estimated_tokens, cost)
+        return self._admitted(levels, request_id, est, reply)
+
+    def _admitted(
+        self, levels: tuple[Level, ...], request_id: str, est: tuple[int, str], reply: AdmitReply
+    ) -> Admission:
+        """The admission Redis granted; its slots and reservations are renewed while it is in flight."""
+        usd = est[1]
         for level in levels:
             if level.has_slot:
                 self._inflight.setdefault(level.base + "conc", set()).add(request_id)
             if usd and level.has_budget:
                 self._inflight.setdefault(level.base + "resv", set()).add(f"{request_id}:{usd}")
-        return Admission(
-            request_id,
-            estimated_tokens,
-            usd,
-            headers=headers(reply),
-            levels=levels,
-            admitted_at=reply.now,
-        )
+        return Admission(request_id, est[0], usd, headers=headers(reply), levels=levels, admitted_at=reply.now)
+
+    async def _take_ticket(self, levels: tuple[Level, ...], tokens: int, cost: float) -> Admission | None:
+        """Admit a request that has not arrived yet, against the limits scaled by the ticket share."""
+        if self._scripts is None:
+            return None
+        request_id = self._id_prefix + format(next(self._ids), "x")
+        est = (tokens, f"{cost:.12f}" if cost else "")
+        try:
+            reply = await self._admit(levels, request_id, est, skip_epoch=False, share=self._share)
+        except RedisUnavailable:
+            return None
+        except Exception:  # a background call: log, never let it escape into the loop's handler
+            log.exception("admission ticket failed")
+            return None
+        return self._admitted(levels, request_id, est, reply) if reply.status == "ok" else None
+
+    async def _cancel(self, admission: Admission) -> None:
+        """Hand an unused ticket back: as if it had never been admitted."""
+        await self._finish(admission, 0, 0.0, cancel=True)
 
     async def _admit(
-        self, levels: tuple[Level, ...], request_id: str, est: tuple[int, str], *, skip_epoch: bool
+        self,
+        levels: tuple[Level, ...],
+        request_id: str,
+        est: tuple[int, str],
+        *,
+        skip_epoch: bool,
+        share: float = 1.0,
     ) -> AdmitReply:
-        args: list[str | int | float] = [request_id, est[0], self._lease, "1" if skip_epoch else "0", est[1] or "0"]
+        args: list[str | int | float] = [
+            request_id,
+            est[0],
+            self._lease,
+            "1" if skip_epoch else "0",
+            est[1] or "0",
+            repr(share),
+        ]
         for level in levels:
             args.extend(level.args())
         script = self._scripts.admit  # type: ignore[union-attr]
@@ -209,7 +276,7 @@ class Limiter:
         """For a request that failed before its usage was known: free the slot, drop the reservation."""
         await self._finish(admission, 0, 0.0)
 
-    async def _finish(self, adm: Admission, tokens: int, cost: float) -> None:
+    async def _finish(self, adm: Admission, tokens: int, cost: float, *, cancel: bool = False) -> None:
         if adm.done or adm.unmetered or not adm.levels or self._scripts is None:
             adm.done = True
             return
@@ -231,6 +298,8 @@ class Limiter:
             periods.day_end + _GRACE,
             periods.month_end + _GRACE,
             reserved or "0",
+            f"{adm.admitted_at:.6f}" if adm.stamped else "",
+            "1" if cancel else "0",
         ]
         for level in adm.levels:
             budget = "1" if reserved and level.has_budget else "0"
@@ -278,3 +347,12 @@ class Limiter:
                 for key, ids in list(self._inflight.items())
             )
         )
+
+
+def _far_from_limits(reply: AdmitReply, share: float) -> bool:
+    """Whether the headers' numbers leave room for a ticket, so a key near its limits does not ask Redis
+    twice per request (Redis checks every limit, concurrency and budgets too, when asked for one)."""
+    for limit, left in ((reply.req_limit, reply.req_remaining), (reply.tok_limit, reply.tok_remaining)):
+        if limit is not None and left is not None and left < limit * (1 - share):
+            return False
+    return True

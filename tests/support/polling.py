@@ -15,3 +15,15 @@ def eventually(check: Callable[[], Any], timeout: float = 10.0, interval: float 
         if result or time.monotonic() >= deadline:
             return result
         time.sleep(interval)
+
+
+async def async_eventually(check: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02) -> Any:
+    """``eventually`` inside an event loop: sleeps without blocking the background tasks being waited for."""
+    import asyncio
+
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result or time.monotonic() >= deadline:
+            return result
+        await asyncio.sleep(interval)

@@ -2,7 +2,8 @@
 --
 -- KEYS[i]  base of level i (the key, then its team; 1 or 2 levels)
 -- ARGV     request id, estimated tokens, lease seconds, skip_epoch ('1' after a reconcile attempt),
---          estimated cost USD (reserved against budgets; '0' = none),
+--          estimated cost USD (reserved against budgets; '0' = none), share ('1' for a request; below 1 for
+--          a ticket, which is admitted only if every limit, scaled by the share, still holds with it),
 --          then per level: rpm, tpm, max_concurrency, budget_daily, budget_monthly ('' = unlimited)
 -- Reply    {status, now, req_limit, req_remaining, req_reset_ms, tok_limit, tok_remaining, tok_reset_ms,
 --           level, kind, retry_ms, limit, used, missing, reserved}
@@ -13,11 +14,12 @@ local reqid, est, lease = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local skip_epoch = ARGV[4] == '1'
 local est_usd_s = ARGV[5]
 local est_usd = tonumber(est_usd_s)
+local share = tonumber(ARGV[6])
 local now = now_s()
 
 local L = {}
 for i = 1, #KEYS do
-  local o = 5 + (i - 1) * 5
+  local o = 6 + (i - 1) * 5
   L[i] = {
     base = KEYS[i],
     rpm = tonumber(ARGV[o + 1]), tpm = tonumber(ARGV[o + 2]), conc = tonumber(ARGV[o + 3]),
@@ -95,6 +97,7 @@ end
 -- estimate all fit: concurrency then cannot push spend past the budget, only estimates that fell short.
 -- Refused with room left: retry in a second if it fits once the requests in flight settle.
 local function check_budget(i, kind, budget, spent, reserved, period_end)
+  budget = budget * share
   if spent >= budget then
     refuse(i, kind, period_end - now, budget, spent)
   elseif spent + reserved + est_usd > budget then
@@ -109,13 +112,13 @@ for i, l in ipairs(L) do
   if not deny and l.bd then check_budget(i, 'budget_daily', l.bd, l.spent_d, l.reserved, P.day_end) end
 end
 for i, l in ipairs(L) do
-  if not deny and l.rpm and l.count + 1 > l.rpm then
+  if not deny and l.rpm and l.count + 1 > l.rpm * share then
     refuse(i, 'rpm', member_expiry(l.base, l.count - l.rpm + 1), l.rpm, l.count)
   end
 end
 for i, l in ipairs(L) do
-  if not deny and l.tpm and l.tokens + est > l.tpm then
-    if est > l.tpm then
+  if not deny and l.tpm and l.tokens + est > l.tpm * share then
+    if est > l.tpm * share then
       refuse(i, 'tpm_too_large', -0.001, l.tpm, est)
     else
       refuse(i, 'tpm', tokens_expiry(l.base, l.tokens + est - l.tpm), l.tpm, l.tokens)
@@ -123,7 +126,7 @@ for i, l in ipairs(L) do
   end
 end
 for i, l in ipairs(L) do
-  if not deny and l.conc and l.inflight + 1 > l.conc then refuse(i, 'concurrency', 1, l.conc, l.inflight) end
+  if not deny and l.conc and l.inflight + 1 > l.conc * share then refuse(i, 'concurrency', 1, l.conc, l.inflight) end
 end
 
 -- 4. Admitted: take a request, the token reservation and a concurrency slot on every level.
