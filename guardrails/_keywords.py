@@ -39,6 +39,9 @@ class KeywordGuard:
     def load(self) -> None:
         pass
 
+    def close(self) -> None:
+        pass
+
     async def check(self, text: str, ctx: GuardContext) -> GuardResult:
         if not self._compiled:
             return GuardResult(score=0.0)

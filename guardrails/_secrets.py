@@ -61,6 +61,9 @@ class SecretsGuard:
     def load(self) -> None:
         pass
 
+    def close(self) -> None:
+        pass
+
     async def check(self, text: str, ctx: GuardContext) -> GuardResult:
         if len(text) > INLINE_CHARS:
             findings = await asyncio.to_thread(find_patterns, self.name, self._compiled, text)

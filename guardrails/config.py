@@ -43,6 +43,10 @@ class PIIGuardConfig(_Section):
     memo_entries: int = Field(4096, ge=0, le=1_000_000)
     """Texts whose findings are remembered per caller (system prompts and chat history come back every turn);
     offsets and types only, under a keyed hash. 0 turns it off."""
+    workers: int = Field(1, ge=0, le=64)
+    """Processes that run Presidio + spaCy for this process, spawned at startup (each ~MB_PLACEHOLDER MB). They
+    hold the GIL for most of their time: in a thread (``0``) they delay the event loop, and with it every request
+    beside a guarded one. More than 1 helps only with spare cores."""
 
 
 class SecretsGuardConfig(_Section):

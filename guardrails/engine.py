@@ -83,6 +83,19 @@ class Guardrails:
         for guard in self.guards.values():
             guard.load()
 
+    def close(self) -> None:
+        """Stop what ``load`` started (the PII worker processes). Blocking: ``aclose`` from a loop."""
+        for guard in self.guards.values():
+            guard.close()
+
+    async def aclose(self) -> None:
+        await asyncio.to_thread(self.close)
+
+    def health(self) -> dict[str, object]:
+        """What ``/ready`` reports: the PII worker processes (``pii.workers``), when there are any."""
+        pool = getattr(self.guards.get("pii"), "pool", None)
+        return {"pii_workers": pool.health()} if pool is not None else {}
+
     def policy(self, name: str) -> PolicyConfig | None:
         return self.config.policies.get(name)
 
