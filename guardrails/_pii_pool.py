@@ -13,6 +13,8 @@ they hold another interpreter's GIL; the event loop only pickles a text out and 
   goes upstream unmasked) and are not retried, since their text may be what killed it. The pool is rebuilt once
   in a thread; requests arriving meanwhile wait for it within their policy's timeout.
 - Texts cross the pipe and are never logged; findings come back as ``(type, start, end, score)``.
+- ``run`` takes other GIL-heavy work too: the secrets and keywords guards send their regexes over long texts
+  here (``GuardContext.offload``, set by the engine), where in a thread they would hold the GIL as spaCy does.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import multiprocessing
 import os
 import signal
 import threading
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
@@ -44,8 +47,12 @@ def _init(model_name: str, entities: list[str]) -> None:
 def _analyze(text: str) -> list[tuple[str, int, int, float]]:
     from guardrails._pii import analyze_with
 
+    return analyze_with(_worker["analyzer"], _worker["entities"], text)
+
+
+def _call(fn: Callable[..., Any], *args: Any) -> Any:
     try:
-        return analyze_with(_worker["analyzer"], _worker["entities"], text)
+        return fn(*args)
     except Exception as exc:  # the worker's exception may not unpickle in the gateway: send its name only
         raise RuntimeError(type(exc).__name__) from None
 
@@ -64,8 +71,9 @@ class AnalyzerPool:
         self._rebuild: asyncio.Future | None = None
         self._lock = threading.Lock()
         self._closed = False
-        #: Pools rebuilt after a worker died, for ``/ready`` and tests.
+        #: Pools rebuilt after a worker died, for ``/ready`` and tests; jobs sent to the workers, for tests.
         self.restarts = 0
+        self.jobs = 0
 
     def start(self) -> None:
         """Spawn the workers and wait until each has loaded its analyzer and answered (about 2 s each)."""
@@ -80,7 +88,7 @@ class AnalyzerPool:
                 seen |= {f.result(timeout=120) for f in [executor.submit(_pid) for _ in range(self.workers)]}
                 if len(seen) >= self.workers:
                     break
-            executor.submit(_analyze, "warm up John in Paris").result(timeout=60)
+            executor.submit(_call, _analyze, "warm up John in Paris").result(timeout=60)
         except BaseException:
             executor.shutdown(wait=False, cancel_futures=True)
             raise
@@ -93,16 +101,22 @@ class AnalyzerPool:
             old.shutdown(wait=False, cancel_futures=True)
 
     async def analyze(self, text: str) -> list[tuple[str, int, int, float]]:
+        """Presidio's findings in ``text``, as ``(type, start, end, score)``."""
+        return await self.run(_analyze, text)
+
+    async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """``fn(*args)`` in a worker: ``fn`` and the arguments must pickle (a module-level function, plain data)."""
         if self._closed:
             raise GuardFailed("the pii workers are stopped", guard="pii")
         loop = asyncio.get_running_loop()
+        self.jobs += 1
         executor = self._executor
         if executor is None or self._rebuild is not None:
             executor = await self._rebuilt(executor)
         try:
-            future = loop.run_in_executor(executor, _analyze, text)
+            future = loop.run_in_executor(executor, _call, fn, *args)
         except BrokenProcessPool:  # a worker died before this request: wait for a new pool, then go on
-            future = loop.run_in_executor(await self._rebuilt(executor), _analyze, text)
+            future = loop.run_in_executor(await self._rebuilt(executor), _call, fn, *args)
         except RuntimeError as exc:  # shut down
             raise GuardFailed("the pii workers are stopped", guard="pii") from exc
         try:
@@ -111,7 +125,7 @@ class AnalyzerPool:
             self._start_rebuild(executor)
             raise GuardFailed("the pii worker process died", guard="pii") from exc
         except RuntimeError as exc:
-            raise GuardFailed(f"pii analysis failed: {exc}", guard="pii") from exc
+            raise GuardFailed(f"the work in the pii worker failed ({exc})", guard="pii") from exc
 
     async def _rebuilt(self, broken: ProcessPoolExecutor | None) -> ProcessPoolExecutor:
         """The pool that replaces ``broken``, once it is up (a rebuild is started unless one is under way)."""

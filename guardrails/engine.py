@@ -8,7 +8,8 @@ Guards run concurrently (one task per guard and text); CPU work inside them runs
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 from guardrails.config import GuardrailsConfig, GuardRule, PolicyConfig
 from guardrails.errors import GuardFailed, GuardrailError, GuardTimeout
@@ -93,8 +94,12 @@ class Guardrails:
 
     def health(self) -> dict[str, object]:
         """What ``/ready`` reports: the PII worker processes (``pii.workers``), when there are any."""
-        pool = getattr(self.guards.get("pii"), "pool", None)
+        pool = self._pool()
         return {"pii_workers": pool.health()} if pool is not None else {}
+
+    def _pool(self) -> Any:
+        """The PII guard's worker processes (started by its ``load``), which other guards' heavy work may use."""
+        return getattr(self.guards.get("pii"), "pool", None)
 
     def policy(self, name: str) -> PolicyConfig | None:
         return self.config.policies.get(name)
@@ -122,6 +127,9 @@ class Guardrails:
         timeout: float = 2.0,
         on_error: str = "closed",
     ) -> Scan:
+        pool = self._pool()
+        if pool is not None and ctx.offload is None:
+            ctx = replace(ctx, offload=pool.run)
         jobs: list[tuple[str, int]] = []
         coros = []
         for name in rules:

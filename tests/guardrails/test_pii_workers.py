@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from guardrails import GuardContext, GuardFailed
+from guardrails import GuardContext, GuardFailed, Guardrails, GuardrailsConfig, GuardRule
 from guardrails._pii import PresidioPIIGuard
 from guardrails.config import PIIGuardConfig
 
@@ -38,3 +38,22 @@ async def test_when_the_workers_are_stopped_then_the_guard_fails():
     guard.close()
     with pytest.raises(GuardFailed, match="stopped"):
         await guard.check(TEXTS[0], GuardContext())
+
+
+LONG = "lorem ipsum dolor sit amet " * 200 + "deploy with sk-proj-abcdefghijklmnopqrstuvwxyz012345 for Project Falcon"
+
+
+@pytest.mark.parametrize(("text", "jobs"), [(LONG, 2), (LONG[-80:], 0)])
+async def test_when_a_text_is_long_then_secrets_and_keywords_scan_it_in_the_worker_and_find_the_same(text, jobs):
+    settings = {"enabled": True, "keywords": {"keywords": ["Project Falcon"]}}
+    here = Guardrails(GuardrailsConfig(**settings, pii={"workers": 0}))
+    pooled = Guardrails(GuardrailsConfig(**settings))
+    pooled.load()
+    try:
+        rules = {"secrets": GuardRule(action="mask"), "keywords": GuardRule(action="mask")}
+        found = await pooled.scan([text], rules, GuardContext())
+        assert pooled.guards["pii"].pool.jobs == jobs  # a regex over a prompt is cheaper than the hop
+        assert found.findings == (await here.scan([text], rules, GuardContext())).findings
+        assert {f.type for f, _ in found.findings[0]} == {"OPENAI_API_KEY", "KEYWORD"}
+    finally:
+        pooled.close()
