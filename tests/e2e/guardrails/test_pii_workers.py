@@ -32,10 +32,8 @@ def upstream() -> Iterator[EmulatorServer]:
         yield server
 
 
-@pytest.fixture(scope="module")
-def gateway(upstream: EmulatorServer, tmp_path_factory) -> Iterator[str]:
-    db = tmp_path_factory.mktemp("pii-workers") / "gw.db"
-    settings = {
+def _settings(upstream: EmulatorServer, db) -> dict:
+    return {
         "database": {"url": f"sqlite:///{db}"},
         "models": [model(name, upstream.url, upstream_model="m") for name in ("m-closed", "m-open")],
         "guardrails": {
@@ -45,7 +43,11 @@ def gateway(upstream: EmulatorServer, tmp_path_factory) -> Iterator[str]:
             "attach": {"models": {"m-closed": "closed", "m-open": "open"}},
         },
     }
-    with _running(settings) as url:
+
+
+@pytest.fixture(scope="module")
+def gateway(upstream: EmulatorServer, tmp_path_factory) -> Iterator[str]:
+    with _running(_settings(upstream, tmp_path_factory.mktemp("pii-workers") / "gw.db")) as url:
         yield url
 
 
@@ -129,3 +131,12 @@ def _failures(url: str) -> float:
         if line.startswith('interlock_guardrail_failures_total{guard="pii"}'):
             return float(line.split()[-1])
     return 0.0
+
+
+@pytest.mark.timeout(600)
+def test_when_the_gateway_stops_then_its_pii_worker_is_gone(upstream, tmp_path):
+    with _running(_settings(upstream, tmp_path / "gw.db")) as url:
+        (pid,) = _workers(url)["alive"]
+        os.kill(pid, 0)  # alive
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)  # stopped and reaped by the gateway's shutdown, not left behind
