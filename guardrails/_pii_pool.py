@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import multiprocessing.connection
 import os
 import signal
 import threading
@@ -38,10 +39,20 @@ _worker: dict[str, Any] = {}
 def _init(model_name: str, entities: list[str]) -> None:
     # The gateway decides when its workers stop: a Ctrl-C sent to the process group must not kill them mid-request.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # ...but a gateway killed outright (OOM killer, kill -9) never shuts the pool down, and the worker, which holds
+    # both ends of its job queue, would wait for jobs forever: it follows its parent out instead.
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        threading.Thread(target=_exit_with, args=(parent.sentinel,), daemon=True).start()
     from guardrails._pii import build_analyzer
 
     _worker["analyzer"] = build_analyzer(model_name)
     _worker["entities"] = entities
+
+
+def _exit_with(parent_sentinel: int) -> None:
+    multiprocessing.connection.wait([parent_sentinel])
+    os._exit(0)
 
 
 def _analyze(text: str) -> list[tuple[str, int, int, float]]:

@@ -3,11 +3,16 @@ fails the guard (so the policy's ``on_error`` decides) instead of hanging or ans
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from guardrails import GuardContext, GuardFailed, Guardrails, GuardrailsConfig, GuardRule
 from guardrails._pii import PresidioPIIGuard
 from guardrails.config import PIIGuardConfig
+from tests.support.polling import eventually
 
 TEXTS = [
     "Hi, I am Maria Gonzalez from 14 Elm Street in Denver; call 303-555-0147 or mail maria@example.org.",
@@ -57,3 +62,30 @@ async def test_when_a_text_is_long_then_secrets_and_keywords_scan_it_in_the_work
         assert {f.type for f, _ in found.findings[0]} == {"OPENAI_API_KEY", "KEYWORD"}
     finally:
         pooled.close()
+
+
+def _running(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_when_the_process_owning_the_workers_is_killed_then_they_exit_too():
+    """A gateway killed outright (OOM killer) never shuts its pool down: its worker must not stay behind."""
+    code = (
+        "from guardrails import Guardrails, GuardrailsConfig\n"
+        "g = Guardrails(GuardrailsConfig(enabled=True))\n"
+        "g.load()\n"
+        "print(g.health()['pii_workers']['alive'][0], flush=True)\n"
+        "import time; time.sleep(300)\n"
+    )
+    owner = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        pid = int(owner.stdout.readline())
+        assert _running(pid)
+    finally:
+        owner.kill()
+        owner.wait()
+        owner.stdout.close()
+    assert eventually(lambda: not _running(pid), timeout=10)
