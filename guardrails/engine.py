@@ -1,8 +1,9 @@
 """``Guardrails``: the guards of one process, the policies, and the decision for a text or a request.
 
-Guards run concurrently (one task per guard and text); CPU work inside them runs in worker threads or in the
-``EmbeddingService``, so the event loop only awaits. A guard that raises or times out is ``failed``: the policy's
-``on_error`` decides (``closed`` raises ``GuardFailed``, ``open`` carries on and reports it).
+Guards run concurrently (one task per guard and text); CPU work inside them runs in the PII guard's worker
+processes (work that holds the GIL: ``GuardContext.offload``, which ``scan`` fills in), in the ``EmbeddingService``
+or in threads, so the event loop only awaits. A guard that raises or times out (a dead worker process included) is
+``failed``: the policy's ``on_error`` decides (``closed`` raises ``GuardFailed``, ``open`` carries on and reports it).
 """
 
 from __future__ import annotations
