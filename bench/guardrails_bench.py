@@ -1,13 +1,18 @@
 """Input guards' latency on a 50-word prompt, the stream unmasker's cost per chunk, and the memory each model
 adds to a gateway worker.
 
-    .venv/bin/python bench/guardrails_bench.py [--n 300] [--cores 1] [--service-core N]
+    .venv/bin/python bench/guardrails_bench.py [--n 300] [--cores 1] [--service-core N] [--worker-core N]
 
 Pinned to ``--cores`` CPU cores (default one). Each iteration is one request: a fresh embedding memo, every
 input guard (pii, secrets, keywords, injection) run concurrently as the gateway step runs them, on an ordinary
 prompt and on a suspect one (which the injection detector's first stage cannot clear, so it pays the
 embedding). The machine's other load is not controlled: say what else ran when you quote the figures; the CPU
 columns (this process's CPU time per request) are what to compare across runs.
+
+Every case runs twice: with Presidio + spaCy in a thread of this process (``pii.workers: 0``, as before) and in
+the PII worker process (``pii.workers: 1``, the default), which inherits this process's cores unless
+``--worker-core`` names another. With the worker, the CPU columns add the worker's CPU time (its
+``/proc/<pid>/schedstat``, nanoseconds) to this process's.
 
 The event-loop lateness is then measured again with ``guardrails.mode: service``: the same scans through
 ``RemoteGuardrails`` to an ``interlock guardrails serve`` process, pinned to the same cores as this one unless
@@ -65,24 +70,60 @@ def rss_mb() -> float:
     return 0.0
 
 
+def worker_cpu_s(pids: list[int]) -> float:
+    """CPU time the PII worker processes have used, in seconds (``schedstat``: nanoseconds on a CPU)."""
+    total = 0
+    for pid in pids:
+        with open(f"/proc/{pid}/schedstat") as f:
+            total += int(f.read().split()[0])
+    return total / 1e9
+
+
+def worker_memory_mb(pid: int) -> tuple[float, float]:
+    """A worker process's RSS and its private memory (what it adds beside the pages it shares), in MB."""
+    private = rss = 0
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        for line in f:
+            key, value = line.split(":", 1)
+            if key == "Rss":
+                rss = int(value.split()[0])
+            elif key in ("Private_Clean", "Private_Dirty"):
+                private += int(value.split()[0])
+    return rss / 1024, private / 1024
+
+
 def pct(values: list[float], q: float) -> float:
     values = sorted(values)
     return values[min(len(values) - 1, int(q * len(values)))]
 
 
-async def run(n: int, service_core: int | None) -> None:
+async def run(n: int, service_core: int | None, worker_core: int | None) -> None:
     from embeddings import EmbeddingService, RequestEmbeddings, load_embedder
     from guardrails import GuardContext, Guardrails, GuardrailsConfig, GuardRule, MaskMap, StreamUnmasker
 
     memory = {"python + libraries": rss_mb()}
     service = EmbeddingService(load_embedder())
     memory["embedder (int8 MiniLM)"] = rss_mb()
-    runtime = Guardrails(GuardrailsConfig(enabled=True))
+    runtime = Guardrails(GuardrailsConfig(enabled=True, pii={"workers": 0}))
     for name in ("pii", "secrets", "keywords", "injection", "toxicity"):
         before = rss_mb()
         runtime.guards[name].load()
         memory[f"guard {name}"] = rss_mb() - before
     memory["total RSS"] = rss_mb()
+    # The same guards, Presidio + spaCy in the worker process (the default settings).
+    pooled = Guardrails(GuardrailsConfig(enabled=True))
+    pooled.guards.update({k: g for k, g in runtime.guards.items() if k != "pii"})
+    started = time.perf_counter()
+    pooled.guards["pii"].load()
+    pool = pooled.guards["pii"].pool
+    print(f"PII worker process ready in {time.perf_counter() - started:.1f} s (spawn, imports, spaCy)")
+    if worker_core is not None:
+        for pid in pool.pids():
+            os.sched_setaffinity(pid, {worker_core})
+    for pid in pool.pids():
+        rss, private = worker_memory_mb(pid)
+        memory["PII worker process RSS"] = rss
+        memory["  of which private"] = private
 
     rules = {
         name: GuardRule(action="mask" if name != "injection" else "block")
@@ -96,27 +137,32 @@ async def run(n: int, service_core: int | None) -> None:
     # A chat's fourth turn: system prompt and history as before, a new last message each time. With a caller
     # scope the PII guard remembers the texts it has seen; without one it analyses all of them again.
     cases += [("chat turn, 6 messages", CHAT, rules, "bench-tenant"), ("  same, no memo", CHAT, rules, None)]
-    for label, prompt, subset, *scope in cases:
-        times, cpu, embedded = [], [], 0
-        for i in range(n + 20):
-            memo = RequestEmbeddings(service)
-            texts = [*prompt[:-1], f"{prompt[-1]} ({i})"] if isinstance(prompt, list) else [prompt]
-            ctx = GuardContext(embed=memo.get, scope=scope[0] if scope else None)
-            started, cpu_started = time.perf_counter(), time.process_time()
-            await runtime.scan(texts, subset, ctx, roles=ROLES[-len(texts) :], timeout=5)
-            if i >= 20:  # warm-up excluded
-                times.append((time.perf_counter() - started) * 1000)
-                cpu.append((time.process_time() - cpu_started) * 1000)
-                embedded += memo.computed
-        # CPU time (all threads of this process) is what a request costs on an idle core; wall time adds
-        # whatever else the machine runs.
-        print(
-            f"{label:27} wall p50 {statistics.median(times):6.2f} ms p99 {pct(times, 0.99):6.2f} ms | "
-            f"CPU p50 {statistics.median(cpu):6.2f} ms p99 {pct(cpu, 0.99):6.2f} ms | "
-            f"embedded {embedded / n:.0%} (n={n})"
-        )
+    for mode, guards, pids in [("pii in a thread", runtime, []), ("pii in the worker", pooled, pool.pids())]:
+        print(f"-- {mode}")
+        for label, prompt, subset, *scope in cases:
+            times, cpu, embedded = [], [], 0
+            for i in range(n + 20):
+                memo = RequestEmbeddings(service)
+                texts = [*prompt[:-1], f"{prompt[-1]} ({i})"] if isinstance(prompt, list) else [prompt]
+                ctx = GuardContext(embed=memo.get, scope=scope[0] if scope else None)
+                started, cpu_started = time.perf_counter(), time.process_time() + worker_cpu_s(pids)
+                await guards.scan(texts, subset, ctx, roles=ROLES[-len(texts) :], timeout=5)
+                if i >= 20:  # warm-up excluded
+                    times.append((time.perf_counter() - started) * 1000)
+                    cpu.append((time.process_time() + worker_cpu_s(pids) - cpu_started) * 1000)
+                    embedded += memo.computed
+            # CPU time (all threads of this process, and the worker's) is what a request costs on an idle core;
+            # wall time adds whatever else the machine runs.
+            print(
+                f"{label:27} wall p50 {statistics.median(times):6.2f} ms p99 {pct(times, 0.99):6.2f} ms | "
+                f"CPU p50 {statistics.median(cpu):6.2f} ms p99 {pct(cpu, 0.99):6.2f} ms | "
+                f"embedded {embedded / n:.0%} (n={n})"
+            )
 
-    await loop_stall(runtime, rules, service, n, "embedded")
+    await loop_stall(runtime, rules, service, n, "pii in a thread")
+    where = "same core" if worker_core is None else f"worker on core {worker_core}"
+    await loop_stall(pooled, rules, service, n, f"pii in the worker, {where}", idle=False)
+    pooled.close()
     with guard_service(service_core) as url:
         from guardrails.remote import RemoteGuardrails
 
@@ -162,7 +208,7 @@ def guard_service(core: int | None):
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     config = Path(tempfile.mkdtemp(prefix="guard-bench-")) / "service.yaml"
-    config.write_text("guardrails: {enabled: true}\n")
+    config.write_text("guardrails: {enabled: true, pii: {workers: 0}}\n")  # the service as it ran before
     command = [sys.executable, "-c", "from interlock.cli import main; main()", "guardrails", "serve"]
     command += ["--config", str(config), "--port", str(port), "--host", "127.0.0.1", "--log-level", "warning"]
     pin = None if core is None else (lambda: os.sched_setaffinity(0, {core}))
@@ -211,7 +257,7 @@ async def loop_stall(runtime, rules, service, n: int, mode: str, idle: bool = Tr
             await asyncio.sleep(2)
         stop.set()
         await tick
-        print(f"event-loop lateness, {label:36} p50 {statistics.median(late):5.2f} ms  p99 {pct(late, 0.99):5.2f} ms")
+        print(f"event-loop lateness, {label:52} p50 {statistics.median(late):5.2f} ms  p99 {pct(late, 0.99):5.2f} ms")
 
 
 def main() -> None:
@@ -219,10 +265,11 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=300)
     ap.add_argument("--cores", type=int, default=1)
     ap.add_argument("--service-core", type=int, default=None, help="Pin the guardrails service to this core.")
+    ap.add_argument("--worker-core", type=int, default=None, help="Pin the PII worker process to this core.")
     args = ap.parse_args()
     os.sched_setaffinity(0, set(sorted(os.sched_getaffinity(0))[: args.cores]))
     sys.setswitchinterval(0.0005)  # as the gateway sets it at startup (services/gateway/app.py)
-    asyncio.run(run(args.n, args.service_core))
+    asyncio.run(run(args.n, args.service_core, args.worker_core))
 
 
 if __name__ == "__main__":

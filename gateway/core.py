@@ -236,7 +236,7 @@ class Gateway:
             await self.cache.aclose()
         if self.routers is not None:
             await self.routers.aclose()
-        if hasattr(self.guardrails, "aclose"):  # the guardrails service's HTTP client
+        if self.guardrails is not None:  # the PII worker processes, or the guardrails service's HTTP client
             await self.guardrails.aclose()
         if self.http is not None:
             await self.http.aclose()
@@ -453,6 +453,8 @@ class Gateway:
         if ready_guards is not None:
             checks["guardrails_service"] = up = await ready_guards()
             ok = ok and (up or self.settings.guardrails.service.on_error == "open")
+        if self.guardrails is not None:  # informative: a dead PII worker is rebuilt by the next request needing it
+            checks.update(self.guardrails.health())
         if self.recorder is not None:  # informative: records wait in the journal while it restarts
             checks["recorder"] = {"running": self.recorder.running, "restarts": self.recorder.restarts}
         self._refresh_gauges()

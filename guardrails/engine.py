@@ -1,14 +1,16 @@
 """``Guardrails``: the guards of one process, the policies, and the decision for a text or a request.
 
-Guards run concurrently (one task per guard and text); CPU work inside them runs in worker threads or in the
-``EmbeddingService``, so the event loop only awaits. A guard that raises or times out is ``failed``: the policy's
-``on_error`` decides (``closed`` raises ``GuardFailed``, ``open`` carries on and reports it).
+Guards run concurrently (one task per guard and text); CPU work inside them runs in the PII guard's worker
+processes (work that holds the GIL: ``GuardContext.offload``, which ``scan`` fills in), in the ``EmbeddingService``
+or in threads, so the event loop only awaits. A guard that raises or times out (a dead worker process included) is
+``failed``: the policy's ``on_error`` decides (``closed`` raises ``GuardFailed``, ``open`` carries on and reports it).
 """
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 from guardrails.config import GuardrailsConfig, GuardRule, PolicyConfig
 from guardrails.errors import GuardFailed, GuardrailError, GuardTimeout
@@ -83,6 +85,23 @@ class Guardrails:
         for guard in self.guards.values():
             guard.load()
 
+    def close(self) -> None:
+        """Stop what ``load`` started (the PII worker processes). Blocking: ``aclose`` from a loop."""
+        for guard in self.guards.values():
+            guard.close()
+
+    async def aclose(self) -> None:
+        await asyncio.to_thread(self.close)
+
+    def health(self) -> dict[str, object]:
+        """What ``/ready`` reports: the PII worker processes (``pii.workers``), when there are any."""
+        pool = self._pool()
+        return {"pii_workers": pool.health()} if pool is not None else {}
+
+    def _pool(self) -> Any:
+        """The PII guard's worker processes (started by its ``load``), which other guards' heavy work may use."""
+        return getattr(self.guards.get("pii"), "pool", None)
+
     def policy(self, name: str) -> PolicyConfig | None:
         return self.config.policies.get(name)
 
@@ -109,6 +128,9 @@ class Guardrails:
         timeout: float = 2.0,
         on_error: str = "closed",
     ) -> Scan:
+        pool = self._pool()
+        if pool is not None and ctx.offload is None:
+            ctx = replace(ctx, offload=pool.run)
         jobs: list[tuple[str, int]] = []
         coros = []
         for name in rules:

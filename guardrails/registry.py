@@ -28,6 +28,10 @@ class Guard(Protocol):
 
     async def check(self, text: str, ctx: GuardContext) -> GuardResult: ...
 
+    def close(self) -> None:
+        """Release what ``load`` started (the PII guard's worker processes); called once at shutdown."""
+        ...
+
 
 GUARDS: dict[str, type[Guard]] = {
     "pii": PresidioPIIGuard,

@@ -32,6 +32,7 @@ class RemoteGuardrails(Guardrails):
 
     async def aclose(self) -> None:
         await self._client.aclose()
+        await super().aclose()
 
     async def ready(self) -> bool:
         """The service answers ``/ready`` (its guards are loaded)."""

@@ -69,6 +69,9 @@ class GuardContext:
     #: Whose texts these are (the caller's key, else its team): guards may memoise per scope, never across.
     #: ``None``: nothing is memoised.
     scope: str | None = None
+    #: ``await offload(fn, *args)`` runs a module-level function in the guard worker processes (``pii.workers``),
+    #: for GIL-heavy work that would delay the event loop even from a thread. Set by ``Guardrails.scan``.
+    offload: Callable[..., Awaitable[Any]] | None = None
 
 
 @dataclass(slots=True)

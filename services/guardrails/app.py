@@ -96,6 +96,8 @@ class GuardrailsServiceApp:
         await send_json(send, 200, to_json(scan))
 
     async def _stop(self) -> None:
+        if self.engine is not None:
+            await self.engine.aclose()  # the PII worker processes
         if self._embeddings is not None:
             self._embeddings.close()
         if self.tracing is not None:
