@@ -6,13 +6,14 @@ replaced by a synonym) and *different question* (one slot changed: another objec
 direction; a verb turned into its opposite or into a different action; a negation added). The one-word changes
 ("When was X founded?" / "When was X dissolved?") are the kind the rules cannot see.
 
-Each family is a list of wordings of one intent; families are split in two disjoint halves (train / held-out),
-so the held-out score measures intents the model has not seen.
+Each family is a list of wordings of one intent.
 """
 
 from __future__ import annotations
 
 import random
+
+from cache._lexicon import FUNCTION_WORDS
 
 # {a} and {b}: slots. Each family: (wordings, slot lists). A slot list holds groups of synonyms; a different
 # group is a different question.
@@ -145,16 +146,86 @@ def _pair(rng: random.Random, family: tuple[list[str], dict[str, list[list[str]]
     return first, _fill(rng, rng.choice(wordings) if rng.random() < 0.5 else wording, other), 0
 
 
-def generate(seed: int = 5, per_family: int = 160) -> tuple[list[tuple[str, str, int]], list[tuple[str, str, int]]]:
-    """(train, held-out) pairs (cached question, incoming question, 1 if the same question) from disjoint halves
-    of the families."""
+def generate(seed: int = 5, per_family: int = 160) -> list[list[tuple[str, str, int]]]:
+    """Per family, pairs (cached question, incoming question, 1 if the same question). The trainer holds whole
+    families out, so its figure on them measures intents the model has not seen."""
     rng = random.Random(seed)
-    out: tuple[list, list] = ([], [])
-    for i, family in enumerate(FAMILIES):
-        seen: set[tuple[str, str]] = set()
+    out = []
+    for family in FAMILIES:
+        seen: dict[tuple[str, str], int] = {}
         for _ in range(per_family):
             a, b, label = _pair(rng, family)
-            if a != b and (a, b) not in seen:
-                seen.add((a, b))
-                out[i % 2].append((a, b, label))
+            if a != b:
+                seen.setdefault((a, b), label)
+        out.append([(a, b, label) for (a, b), label in seen.items()])
     return out
+
+
+# Surface rewordings that keep a question's meaning: general English, applied to any sentence so that every
+# source has near-copies on both sides (a reworded copy: same; one content word replaced: different). Without
+# them the model learnt "high word overlap means a different meaning" from the negation sets.
+_SAME = (("How do I ", "How can I "), ("How can I ", "How do I "), ("How do I ", "How to "), ("What is ", "What's "),
+         ("What's ", "What is "), ("Who is ", "Who's "), ("do not ", "don't "), ("does not ", "doesn't "),
+         ("is not ", "isn't "), ("can not ", "cannot "), (" it is ", " it's "), ("Can you ", "Could you "))  # fmt: skip
+_SYNONYMS = (
+    "big large,small little,fast quick,start begin,buy purchase,help assist,show display,use utilize,get obtain,"
+    "make create,fix repair,choose select,reply answer,car automobile,movie film,error mistake,maybe perhaps,"
+    "often frequently,need require,enough sufficient,shut close,job occupation,kids children,ill sick,"
+    "speak talk,end finish,idea notion,rich wealthy,smart intelligent,hard difficult,near close,"
+    "method way,couch sofa,shop store,trip journey,house home,photo picture,error bug,website site"
+)
+_SYN = {a: b for pair in _SYNONYMS.split(",") for a, b in (pair.split(), pair.split()[::-1])}
+
+
+def reword(rng: random.Random, text: str) -> str:
+    """``text`` in other words of the same meaning (1-2 changes), or ``text`` when none applies."""
+    out = text
+    for _ in range(2):
+        # No politeness added ("please tell me"): words one side adds are how a different question looks too.
+        choices = [lambda t: t.rstrip("?.!"), lambda t: t.lower()]
+        choices += [lambda t, p=p, q=q: t.replace(p, q, 1) for p, q in _SAME if p in out]
+        words = out.split()
+        syn = [i for i, w in enumerate(words) if w.lower() in _SYN]
+        if syn:
+            i = rng.choice(syn)
+            choices += [lambda t, i=i, w=words: " ".join([*w[:i], _SYN[w[i].lower()], *w[i + 1 :]])] * 3
+        out = rng.choice(choices)(out)
+    return out
+
+
+def _content(word: str) -> bool:
+    return len(word) > 3 and word.isalpha() and word.islower() and word not in FUNCTION_WORDS
+
+
+def swap_word(rng: random.Random, text: str, vocabulary: list[str]) -> str:
+    """``text`` with one content word replaced by another word of the same corpus (another question, as a
+    refuted fact is another fact), or ``text`` when it has no content word."""
+    words = text.split()
+    content = [i for i, w in enumerate(words) if _content(w.strip(",.?!"))]
+    if not content:
+        return text
+    i = rng.choice(content)
+    core = words[i].strip(",.?!")
+    new = rng.choice([w for w in vocabulary if w.lower() != core.lower() and w.lower() not in _SYN] or [core])
+    words[i] = words[i].replace(core, new)
+    return " ".join(words)
+
+
+def vocabulary(sentences: list[str]) -> list[str]:
+    """The content words of a corpus, for ``swap_word``."""
+    return sorted({w.strip(",.?!") for s in sentences for w in s.split() if _content(w.strip(",.?!"))})
+
+
+def extend(rng: random.Random, text: str, words: list[str]) -> str:
+    """``text`` asking for more: a detail of 3-4 content words added at its end ("... with only two of its
+    planes" / "sort a list of dicts by key"): the kind of near-copy that is another question."""
+    detail = " ".join(rng.sample(words, min(len(words), rng.choice((3, 4)))))
+    end = len(text.rstrip("?.!"))
+    return f"{text[:end]} {rng.choice(('with', 'for', 'in', 'by', 'and'))} {detail}{text[end:]}"
+
+
+def near_copies(rng: random.Random, sentence: str, words: list[str]) -> list[tuple[str, str, int]]:
+    """A reworded copy of ``sentence`` (same), a copy with one word replaced and one asking for more
+    (different), where they differ."""
+    same, other, more = reword(rng, sentence), swap_word(rng, sentence, words), extend(rng, sentence, words)
+    return [(sentence, same, 1)] * (same != sentence) + [(sentence, x, 0) for x in (other, more) if x != sentence]
