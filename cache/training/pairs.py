@@ -225,7 +225,8 @@ def extend(rng: random.Random, text: str, words: list[str]) -> str:
 
 
 def near_copies(rng: random.Random, sentence: str, words: list[str]) -> list[tuple[str, str, int]]:
-    """A reworded copy of ``sentence`` (same), a copy with one word replaced and one asking for more
-    (different), where they differ."""
-    same, other, more = reword(rng, sentence), swap_word(rng, sentence, words), extend(rng, sentence, words)
-    return [(sentence, same, 1)] * (same != sentence) + [(sentence, x, 0) for x in (other, more) if x != sentence]
+    """Two reworded copies of ``sentence`` (same), a copy with one word replaced and one asking for more
+    (different), where they differ: as many near-copies of each kind, so word overlap alone tells nothing."""
+    same = {reword(rng, sentence), reword(rng, sentence)} - {sentence}
+    other = {swap_word(rng, sentence, words), extend(rng, sentence, words)} - {sentence}
+    return [(sentence, x, 1) for x in sorted(same)] + [(sentence, x, 0) for x in sorted(other)]
