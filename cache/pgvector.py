@@ -106,7 +106,7 @@ class PgVectorIndex:
 
         rows = await self._run(q)
         return [
-            Candidate(float(s), Signature.from_json(orjson.loads(sig)), Entry.loads(e), np.asarray(v, dtype=np.float32))
+            Candidate(float(s), Signature.from_json(orjson.loads(sig)), Entry.loads(e), v.to_numpy().astype(np.float32))
             for s, sig, e, v in rows
         ]
 
