@@ -171,6 +171,16 @@ def main() -> None:
     for name in REPORTED:
         print(f"{name:16} before {report['before'][name]}\n{'':16} after  {report['after'][name]}")
     print("operating point: floor", floor, "cutoff", cutoff)
+    # The trade-off along the cutoff at the chosen floor (test halves; generated: out-of-fold).
+    report["tradeoff"] = {}
+    for c in sorted({0.05, 0.3, 0.5, cutoff, 0.8}):
+        f = {n: figures(r, serve(r, probabilities(params, r.x), floor, c)) for n, r in test.items()}
+        f["generated"] = figures(gen, serve(gen, oof["generated"], floor, c))
+        report["tradeoff"][c] = row = {
+            "gptcache": f["gptcache"]["hit_rate"], "mrpc_wrong": f["mrpc"]["wrong_share"],
+            "cannot": f["cannot"]["false_serves"], "generated_wrong": f["generated"]["wrong_share"],
+        }  # fmt: skip
+        print("cutoff", c, row)
     meta = {"floor": floor, "cutoff": cutoff, "hard": list(HARD), "reasons": list(REASONS), "seed": SEED,
             "dim": len(next(iter(vec.values()))), "trainer": "cache.training.train_pair_verifier"}  # fmt: skip
     np.savez_compressed(args.out, meta=np.array(json.dumps(meta)),
