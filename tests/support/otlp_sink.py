@@ -62,7 +62,10 @@ class OTLPSink:
                             "trace_id": s.trace_id.hex(),
                             "span_id": s.span_id.hex(),
                             "parent_id": s.parent_span_id.hex(),
-                            "attributes": {a.key: getattr(a.value, a.value.WhichOneof("value")) for a in s.attributes},
+                            "attributes": {
+                                a.key: getattr(a.value, a.value.WhichOneof("value") or "string_value")
+                                for a in s.attributes
+                            },
                         }
                     )
 
