@@ -126,7 +126,9 @@ class ResponseCache:
                     plan.signature = signature(plan.key.query)
                 if learned and c.vector is not None:
                     reason = self.verifier.check(vector, c.vector, plan.signature, c.signature)
-                else:  # the rules alone (also for a candidate whose index sent no vector)
+                elif learned and cfg.threshold is None and c.similarity < DEFAULT_THRESHOLD:
+                    continue  # no vector from its index (an older cache service): the rules' own threshold
+                else:
                     reason = veto(plan.signature, c.signature)
                 if reason is not None:
                     result.vetoes.append(reason)
