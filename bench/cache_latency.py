@@ -11,7 +11,8 @@ connections, p50/p90/p99 in ms:
   ``plain`` (no cache section) in the *cached* gateway: the difference is what a miss adds;
 - ``untouched``: ``plain`` on the *base* gateway (no cache step at all) vs ``no_cache``: what having caches for
   other models costs a request that no cache applies to;
-- ``semantic_hit``: a paraphrase of a stored question each time (exact miss, semantic hit: embedding + search);
+- ``semantic_hit``: a paraphrase of a stored question each time (exact miss, semantic hit: embedding + search +
+  rules + pair verifier); ``semantic_hit_rules_only``: the same on a model with ``learned_verifier: false``;
 - ``semantic_lookup_library``: ``embed`` + in-process index search alone (no HTTP), 1,000 entries in the
   partition; ``exact_lookup_library``: CPU per exact-hit lookup (plan + in-process get), no HTTP;
 - ``exact_hit_saturation``: exact hits with ``wrk`` (1 thread, 64 connections) when installed, with the CPU the
@@ -87,27 +88,50 @@ async def exact_library(n: int) -> dict:
 
 
 async def semantic_library(n: int) -> dict:
+    """The whole semantic lookup in the library (embed, partition search, rules and pair verifier on the near
+    candidate) against 1,000 random entries plus one stored question the lookups paraphrase; and the CPU per
+    ``PairVerifier.check`` alone."""
     import numpy as np
 
-    from cache import MemorySemanticIndex, make_key, signature
-    from cache.entry import Entry
+    from cache import MemoryExactStore, MemorySemanticIndex, ModelCacheConfig, ResponseCache, new_entry
     from embeddings import EmbeddingService, load_embedder
 
     service = EmbeddingService(load_embedder())
-    index = MemorySemanticIndex(service.dim)
-    key = make_key("chat", {"messages": [{"role": "user", "content": "q"}]}, "m", "key", "k")
+    cache = ResponseCache(MemoryExactStore(), MemorySemanticIndex(service.dim))
+    config = ModelCacheConfig(semantic={"enabled": True})
+
+    def plan(text: str):
+        return cache.plan("chat", orjson.loads(body("m", text)), "m", config, key_id="k", team_id=None)
+
+    stored = plan("How do I reverse a list in Python?")
     rng = np.random.default_rng(0)
     for _ in range(1000):
         v = rng.standard_normal(service.dim).astype(np.float32)
-        await index.add(key, v / np.linalg.norm(v), signature("q"), Entry(b"{}", "r", time.time()), 3600)
-    samples = []
+        await cache.store_semantic(plan("q"), new_entry(b"{}", "r", 1, 1), v / np.linalg.norm(v))
+    await cache.store_semantic(stored, new_entry(b"{}", "r", 1, 1), await service.embed_one(stored.key.query))
+    asked = ("How can I reverse a Python list?", "How to reverse a list in Python", "Reverse a Python list: how?")
+    samples, hits = [], 0
     for i in range(n):
         t0 = time.perf_counter()
-        vector = await service.embed_one(f"How can I reverse a Python list number {i}?")
-        await index.search(key.partition, vector, 3)
+        p = plan(asked[i % len(asked)] + " " * (i // len(asked) % 7))  # new text each time: no memo helps
+        found = await cache.semantic(p, await service.embed_one(p.key.query))
         samples.append(time.perf_counter() - t0)
+        hits += found.entry is not None
+    u, v = await service.embed_one(stored.key.query), await service.embed_one(asked[0])
+    a, b = stored.signature or signature_of(stored), signature_of(plan(asked[0]))
+    started = time.process_time()
+    for _ in range(5000):
+        cache.verifier.check(u, v, a, b)
+    check_us = (time.process_time() - started) / 5000 * 1e6
     service.close()
-    return {"requests": n, "latency_ms": percentiles(samples[n // 10 :]), "partition_entries": 1000}
+    return {"requests": n, "latency_ms": percentiles(samples[n // 10 :]), "partition_entries": 1001, "hits": hits,
+            "pair_verifier_cpu_us_per_check": round(check_us, 1)}  # fmt: skip
+
+
+def signature_of(plan):
+    from cache import signature
+
+    return signature(plan.key.query)
 
 
 def process_cpu(pid: int) -> float:
@@ -123,7 +147,11 @@ def config(emulator: str, port: int, cached: bool, tmp: Path, name: str) -> Path
 
     models = [m("plain", None)]
     if cached:
-        models += [m("exact", {"scope": "key"}), m("semantic", {"scope": "key", "semantic": {"enabled": True}})]
+        models += [
+            m("exact", {"scope": "key"}),
+            m("semantic", {"scope": "key", "semantic": {"enabled": True}}),
+            m("semantic_rules", {"scope": "key", "semantic": {"enabled": True, "learned_verifier": False}}),
+        ]
     cfg = {"server": {"port": port}, "models": models, "database": {"url": f"sqlite:///{tmp}/{name}.db"}}
     path = tmp / f"{name}.yaml"
     path.write_text(yaml.safe_dump(cfg))
@@ -162,11 +190,13 @@ def main() -> None:
         r["miss"] = asyncio.run(run(cached, fresh("exact"), n))
         r["untouched"] = asyncio.run(run(base, fresh("plain"), n))
         for q, _ in QUESTIONS:  # stored once, then asked in other words
-            asyncio.run(run(cached, lambda i, q=q: body("semantic", q), 2))
+            for name in ("semantic", "semantic_rules"):
+                asyncio.run(run(cached, lambda i, q=q, name=name: body(name, q), 2))
         time.sleep(0.5)
-        r["semantic_hit"] = asyncio.run(
-            run(cached, lambda i: body("semantic", QUESTIONS[i % 3][1] + " " * (i // 3 % 50)), min(n, 600))
-        )
+        for name, label in (("semantic_rules", "semantic_hit_rules_only"), ("semantic", "semantic_hit")):
+            r[label] = asyncio.run(
+                run(cached, lambda i, name=name: body(name, QUESTIONS[i % 3][1] + " " * (i // 3 % 50)), min(n, 600))
+            )
         r["semantic_lookup_library"] = asyncio.run(semantic_library(min(n, 500)))
         r["exact_lookup_library"] = asyncio.run(exact_library(50_000))
         if args.saturate and _wrk.available():

@@ -7,6 +7,7 @@
                          tools, response_format) and exact key (partition + last user turn), hashed
     cacheability         sampling, user-specific / time-sensitive rules and classifier, personal data
     verify               numbers, negations, names, dates, comparisons, antonyms: vetoes of near hits
+    pair_verifier        the learned check after the rules (both vectors, both signatures; ``_pair_verifier.npz``)
     responses            a stored answer replayed as SSE; a completed stream assembled for storage
 
 Errors: ``cache.errors`` (``CacheError`` > ``CacheUnavailable`` | ``InvalidInvalidation``).

@@ -27,6 +27,9 @@ NUMBER_WORDS = _set(
     "billion trillion first second third fourth fifth sixth seventh eighth ninth tenth half quarter double "
     "triple twice dozen"
 )
+# Number words with a digit form: "two" and "2" are one number (a paraphrase spells it either way).
+_SPELLED = "zero two three four five six seven eight nine ten eleven twelve twenty thirty forty fifty sixty seventy "
+DIGITS = dict(zip(f"{_SPELLED}eighty ninety".split(), map(str, (0, *range(2, 13), *range(20, 100, 10))), strict=True))
 DATES = _set(
     "january february april june july august september october november december jan feb apr jun jul aug sep "
     "sept oct nov dec monday tuesday wednesday thursday friday saturday sunday today tomorrow yesterday tonight "

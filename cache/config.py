@@ -27,11 +27,15 @@ class SemanticCacheConfig(_Section):
     ttl: int = Field(3600, ge=1, le=30 * 86400)
     """Seconds a semantic entry lives."""
     threshold: float | None = Field(None, ge=0.5, le=1.0)
-    """Cosine similarity a cached query needs to be served (after verification). Unset: the tuned default
-    (``cache.semantic.DEFAULT_THRESHOLD``, see the README for how it was chosen)."""
+    """Cosine similarity a cached query needs to be served (after verification). Unset: the tuned default, the
+    pair verifier's floor (or ``cache.semantic.DEFAULT_THRESHOLD`` without it; see the README for both)."""
     verify: bool = True
     """Veto near hits whose numbers, negations, names, dates or comparison words differ. Turn off only to
     measure."""
+    learned_verifier: bool = True
+    """With ``verify``: near hits the rules let through also need the trained pair verifier's approval
+    (``cache/pair_verifier.py``; it catches one-word factual swaps the rules cannot see). Off: the rules alone,
+    at ``cache.semantic.DEFAULT_THRESHOLD`` unless ``threshold`` is set."""
 
 
 class CacheabilityConfig(_Section):

@@ -18,6 +18,7 @@ from cache.config import CacheSettings, ModelCacheConfig
 from cache.entry import Entry, Invalidation
 from cache.exact import ExactStore, MemoryExactStore, RedisExactStore
 from cache.keys import CacheKey, make_key, scope_owner
+from cache.pair_verifier import PairVerifier
 from cache.semantic import DEFAULT_THRESHOLD, MemorySemanticIndex, SemanticIndex
 from cache.verify import Signature, signature, veto
 
@@ -44,7 +45,7 @@ class SemanticResult:
     entry: Entry | None = None
     similarity: float = 0.0
     vetoes: list[str] = field(default_factory=list)
-    """Reasons of near hits (above the threshold) that verification refused."""
+    """Reasons of near hits (above the threshold) that verification refused (``model``: the pair verifier)."""
 
 
 class ResponseCache:
@@ -53,10 +54,12 @@ class ResponseCache:
         exact: ExactStore,
         semantic: SemanticIndex | None = None,
         classifier: Classifier | None = None,
+        verifier: PairVerifier | None = None,
     ) -> None:
         self.exact_store = exact
         self.semantic_index = semantic
         self.classifier = classifier if classifier is not None else Classifier()
+        self.verifier = verifier if verifier is not None else PairVerifier()
 
     def plan(
         self,
@@ -108,7 +111,11 @@ class ResponseCache:
     async def semantic(self, plan: Plan, vector: np.ndarray, traceparent: str | None = None) -> SemanticResult:
         assert self.semantic_index is not None
         cfg = plan.config.semantic
-        threshold = cfg.threshold if cfg.threshold is not None else DEFAULT_THRESHOLD
+        # The verifier knows one embedder's vectors (its dimension tells them apart from another's).
+        learned = cfg.verify and cfg.learned_verifier and self.verifier.fits(vector)
+        threshold = cfg.threshold
+        if threshold is None:
+            threshold = self.verifier.floor if learned else DEFAULT_THRESHOLD
         result = SemanticResult()
         candidates = await self.semantic_index.search(plan.key.partition, vector, CANDIDATES, traceparent)
         for c in candidates:
@@ -117,7 +124,12 @@ class ResponseCache:
             if cfg.verify:
                 if plan.signature is None:
                     plan.signature = signature(plan.key.query)
-                reason = veto(plan.signature, c.signature)
+                if learned and c.vector is not None:
+                    reason = self.verifier.check(vector, c.vector, plan.signature, c.signature)
+                elif learned and cfg.threshold is None and c.similarity < DEFAULT_THRESHOLD:
+                    continue  # no vector from its index (an older cache service): the rules' own threshold
+                else:
+                    reason = veto(plan.signature, c.signature)
                 if reason is not None:
                     result.vetoes.append(reason)
                     continue

@@ -98,14 +98,17 @@ class PgVectorIndex:
     ) -> list[Candidate]:
         async def q(conn):
             cur = await conn.execute(
-                f"SELECT 1 - (embedding <=> %s) AS sim, signature, entry FROM {TABLE} "
+                f"SELECT 1 - (embedding <=> %s) AS sim, signature, entry, embedding FROM {TABLE} "
                 "WHERE partition = %s AND expires > %s ORDER BY embedding <=> %s LIMIT %s",
                 (vector, partition, time.time(), vector, k),
             )
             return await cur.fetchall()
 
         rows = await self._run(q)
-        return [Candidate(float(s), Signature.from_json(orjson.loads(sig)), Entry.loads(e)) for s, sig, e in rows]
+        return [
+            Candidate(float(s), Signature.from_json(orjson.loads(sig)), Entry.loads(e), v.to_numpy().astype(np.float32))
+            for s, sig, e, v in rows
+        ]
 
     async def add(self, key: CacheKey, vector: np.ndarray, signature: Signature, entry: Entry, ttl: int) -> None:
         now = time.time()

@@ -59,9 +59,12 @@ class RemoteSemanticIndex:
         headers = {"traceparent": traceparent} if traceparent is not None else None
         data = await self._call("POST", "/search", json=body, headers=headers)
         return [
-            Candidate(c["similarity"], Signature.from_json(c["signature"]), Entry.loads(base64.b64decode(c["entry"])))
+            Candidate(
+                c["similarity"], Signature.from_json(c["signature"]), Entry.loads(base64.b64decode(c["entry"])),
+                vector_from_wire(c["vector"]) if "vector" in c else None,  # a service older than the verifier
+            )
             for c in data["candidates"]
-        ]
+        ]  # fmt: skip
 
     async def add(self, key: CacheKey, vector: np.ndarray, signature: Signature, entry: Entry, ttl: int) -> None:
         await self._call(

@@ -31,6 +31,8 @@ class Candidate:
     similarity: float
     signature: Signature
     entry: Entry
+    vector: np.ndarray | None = None
+    """The stored question's vector (the pair verifier reads it); ``None`` from a service that does not send it."""
 
 
 class SemanticIndex(Protocol):
@@ -93,7 +95,7 @@ class MemorySemanticIndex:
         for i in order:
             meta = part.meta[i]
             if meta[0] > now:
-                out.append(Candidate(float(sims[i]), meta[4], meta[5]))
+                out.append(Candidate(float(sims[i]), meta[4], meta[5], part.vectors[i].copy()))
                 if len(out) == k:
                     break
         return out

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from cache import _lexicon as lex
@@ -136,7 +137,7 @@ def signature(text: str) -> Signature:
         if raw[0].isdigit():
             numbers.add(_hash(raw.replace(",", "")))
         elif norm in lex.NUMBER_WORDS:
-            numbers.add(h)
+            numbers.add(_hash(lex.DIGITS[norm]) if norm in lex.DIGITS else h)
         # "No, X doesn't exist" answers a question and negates nothing more than "X does not exist".
         if norm in lex.NEGATIONS and not (norm == "no" and text[m.end() : m.end() + 1] == ","):
             negations += 1
@@ -186,32 +187,36 @@ def veto(a: Signature, b: Signature) -> str | None:
     one question leaves them out: paraphrases drop details ("reverse the 2 lists" / "reverse the lists") far more
     often than questions that differ only by a dropped detail reach the similarity threshold.
     """
+    return next(differences(a, b), None)
+
+
+def differences(a: Signature, b: Signature) -> Iterator[str]:
+    """Every rule that sees a difference, in ``veto``'s order (the pair verifier reads them all as features)."""
     if a.numbers != b.numbers and a.numbers and b.numbers:
-        return "numbers"
+        yield "numbers"
     if (a.negations % 2) != (b.negations % 2):
-        return "negation"
+        yield "negation"
     if (a.negated & (b.words - a.words)) or (b.negated & (a.words - b.words)):
-        return "negation"
+        yield "negation"
     # A name counts when the other question does not contain the word at all (case differences are fine).
     if (a.entities - b.words) and (b.entities - a.words):
-        return "entities"
+        yield "entities"
     if a.dates != b.dates and a.dates and b.dates:
-        return "dates"
+        yield "dates"
     if a.comparisons != b.comparisons and a.comparisons and b.comparisons:
-        return "comparison"
+        yield "comparison"
     if (a.quantifiers - b.quantifiers) and (b.quantifiers - a.quantifiers):
-        return "quantifier"
+        yield "quantifier"
     if (a.antonyms & (b.words - a.words)) or (b.antonyms & (a.words - b.words)):
-        return "antonym"
+        yield "antonym"
     if ((a.positive - b.words) and (b.negative - a.words)) or ((a.negative - b.words) and (b.positive - a.words)):
-        return "polarity"
+        yield "polarity"
     if a.relations and b.relations:
         forward = {f for f, _ in b.relations}
         if any(r in forward and f not in forward for f, r in a.relations):
-            return "order"
+            yield "order"
     # One question asks for more: a clause of its own (4+ content words) where the other adds at most one word
     # ("sort a list" / "sort a list of dicts by key in descending order"). A dropped detail or two does not veto.
     only_a, only_b = len(a.content - b.content), len(b.content - a.content)
     if min(only_a, only_b) <= 1 and max(only_a, only_b) >= ADDED_CLAUSE and a.content and b.content:
-        return "added"
-    return None
+        yield "added"

@@ -104,10 +104,10 @@ class CacheStep:
         if isinstance(result, UpstreamResponse):
             if result.status == 200:
                 usage = result.usage or Usage()
-                self._store(plan, new_entry(result.body, ctx.request_id, usage.prompt_tokens,
-                                            usage.completion_tokens), vector)  # fmt: skip
+                self._store(ctx, plan, new_entry(result.body, ctx.request_id, usage.prompt_tokens,
+                                                 usage.completion_tokens), vector)  # fmt: skip
             return result
-        return _CachingStream(result, ctx, lambda entry: self._store(plan, entry, vector))
+        return _CachingStream(result, ctx, lambda entry: self._store(ctx, plan, entry, vector))
 
     # -- outcomes --------------------------------------------------------------------------------------------
 
@@ -184,19 +184,29 @@ class CacheStep:
             ctx.notes["cache_vetoes"] = found.vetoes
         return None if found.entry is None else (found.entry, found.similarity)
 
-    def _store(self, plan: Plan, entry: Entry, vector) -> None:
-        self.gw.spawn(self._store_now(plan, entry, vector))
+    def _store(self, ctx: RequestContext, plan: Plan, entry: Entry, vector) -> None:
+        self.gw.spawn(self._store_now(ctx.notes.get("otel_span"), plan, entry, vector))
 
-    async def _store_now(self, plan: Plan, entry: Entry, vector) -> None:
-        try:
-            await self.cache.store_exact(plan, entry)
-        except CacheUnavailable as exc:
-            self._down(exc.backend, exc)
+    async def _store_now(self, parent, plan: Plan, entry: Entry, vector) -> None:
+        """After the answer went out: a child span of the request's per kind (``interlock.cache.kind``, and
+        ``interlock.cache.outcome``: ``stored`` or ``unavailable``), so a slow or failing store shows in the
+        request's trace. Never the question: the partition is a hash and the span names neither."""
+        stores = [("exact", lambda: self.cache.store_exact(plan, entry))] if plan.config.exact.enabled else []
         if vector is not None:
+            stores.append(("semantic", lambda: self.cache.store_semantic(plan, entry, vector)))
+        for kind, store in stores:
+            span = step_span(parent, "interlock.cache.store", {"interlock.cache.kind": kind})
             try:
-                await self.cache.store_semantic(plan, entry, vector)
+                await store()
+                outcome = "stored"
             except CacheUnavailable as exc:
                 self._down(exc.backend, exc)
+                outcome = "unavailable"
+                if span is not None:
+                    span.set_error("cache_unavailable", exc.backend)
+            if span is not None:
+                span.set_attribute("interlock.cache.outcome", outcome)
+                span.end()
 
     def _down(self, backend: str, exc: BaseException) -> None:
         self.metrics.child(self.metrics.errors, backend).inc()

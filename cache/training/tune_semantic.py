@@ -58,6 +58,22 @@ def load(root: Path, rng: random.Random, per_source: int = 1000) -> dict[str, li
     return out
 
 
+Pairs = dict[str, list[tuple[str, str, int]]]
+
+
+def halves(root: Path) -> tuple[Pairs, Pairs]:
+    """(tune, test): each source split in half by the seeded shuffle (the pair verifier's trainer uses the same
+    split, so its figures come from the same test halves)."""
+    rng = random.Random(SEED)
+    tune, test = {}, {}
+    for name, pairs in load(root, rng).items():
+        pairs = list(pairs)
+        rng.shuffle(pairs)
+        half = len(pairs) // 2
+        tune[name], test[name] = pairs[:half], pairs[half:]
+    return tune, test
+
+
 CACHE_FILE = Path("/tmp/interlock-paraphrase-embeddings.pkl")
 
 
@@ -101,15 +117,10 @@ def main() -> None:
     shared = os.environ.get("INTERLOCK_SHARED_DATA") or Path(__file__).resolve().parents[3] / "shared/data"
     parser.add_argument("--data", default=str(Path(shared) / "paraphrase"))
     args = parser.parse_args()
-    rng = random.Random(SEED)
-    sources = load(Path(args.data), rng)
-    vec = embed_all([t for pairs in sources.values() for a, b, _ in pairs for t in (a, b)])
-    tune, test = {}, {}
-    for name, pairs in sources.items():
-        pairs = list(pairs)
-        rng.shuffle(pairs)
-        half = len(pairs) // 2
-        tune[name], test[name] = scored(pairs[:half], vec), scored(pairs[half:], vec)
+    tune_pairs, test_pairs = halves(Path(args.data))
+    vec = embed_all([t for part in (tune_pairs, test_pairs) for p in part.values() for a, b, _ in p for t in (a, b)])
+    tune = {name: scored(pairs, vec) for name, pairs in tune_pairs.items()}
+    test = {name: scored(pairs, vec) for name, pairs in test_pairs.items()}
     positives = tune["gptcache"] + [r for r in tune["mrpc"] if r[2] == 1]
     report: dict = {"seed": SEED, "max_false_serves": MAX_FALSE_SERVES, "max_wrong_share": MAX_WRONG_SHARE, "grid": {}}
     best = None

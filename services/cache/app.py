@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from cache import Entry, Invalidation, InvalidInvalidation, MemorySemanticIndex
 from cache.keys import CacheKey
-from cache.remote import vector_from_wire
+from cache.remote import vector_from_wire, vector_to_wire
 from cache.verify import Signature
 from gateway.errors import InvalidRequest
 from observability.service_metrics import ServiceMetrics
@@ -106,7 +106,7 @@ def create_cache_app(dim: int = 384, max_entries: int = 50_000, tracing: Any = N
         return {
             "candidates": [
                 {"similarity": c.similarity, "signature": c.signature.to_json(),
-                 "entry": base64.b64encode(c.entry.dumps()).decode()}
+                 "entry": base64.b64encode(c.entry.dumps()).decode(), "vector": vector_to_wire(c.vector)}
                 for c in found
             ]
         }  # fmt: skip

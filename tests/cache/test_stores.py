@@ -96,6 +96,7 @@ async def test_when_searching_then_only_the_partition_is_searched_and_expired_en
     await index.add(mine, vec(0, 1), signature("q"), entry(b"mine"), 60)
     found = await index.search(mine.partition, vec(1, 0.1), 3)
     assert [c.entry.body for c in found] == [b"mine"]
+    assert np.array_equal(found[0].vector, vec(0, 1))  # the stored vector, for the pair verifier
     await index.add(mine, vec(1, 0), signature("q"), entry(b"gone"), -1)  # already expired
     assert [c.entry.body for c in await index.search(mine.partition, vec(1, 0), 3)] == [b"mine"]
 

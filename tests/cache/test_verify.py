@@ -18,6 +18,9 @@ from cache import signature, veto
         ("The plan was effective.", "The plan was ineffective.", "negation"),
         ("Who founded Apple?", "Who was the founder of Apple Inc?", None),
         ("Is 5 bigger than 3?", "Is 5 bigger than 4?", "numbers"),
+        # A number spelled out is the same number; another one is not.
+        ("Give me 10 facts about Mars", "Give me ten facts about Mars", None),
+        ("Give me ten facts about Mars", "Give me twelve facts about Mars", "numbers"),
         ("Is the bug fixed?", "Is the bug not fixed?", "negation"),
         ("I don't like it", "I do like it", "negation"),
         ("Who founded Apple?", "Who founded Microsoft?", "entities"),

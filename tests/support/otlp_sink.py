@@ -2,7 +2,7 @@
 OpenTelemetry SDK exporter sends with ``OTEL_EXPORTER_OTLP_TRACES_PROTOCOL=http/protobuf``), gzip or not.
 
 Spans are kept flat, ids as hex (the OTLP JSON form): ``{"service", "name", "kind", "trace_id", "span_id",
-"parent_id"}``.
+"parent_id", "attributes"}`` (attribute values as sent: OTLP JSON sends integers as strings).
 """
 
 from __future__ import annotations
@@ -40,6 +40,9 @@ class OTLPSink:
                             "trace_id": s["traceId"].lower(),
                             "span_id": s["spanId"].lower(),
                             "parent_id": (s.get("parentSpanId") or "").lower(),
+                            "attributes": {
+                                a["key"]: next(iter(a.get("value", {}).values()), None) for a in s.get("attributes", ())
+                            },
                         }
                     )
 
@@ -59,6 +62,10 @@ class OTLPSink:
                             "trace_id": s.trace_id.hex(),
                             "span_id": s.span_id.hex(),
                             "parent_id": s.parent_span_id.hex(),
+                            "attributes": {
+                                a.key: getattr(a.value, a.value.WhichOneof("value") or "string_value")
+                                for a in s.attributes
+                            },
                         }
                     )
 

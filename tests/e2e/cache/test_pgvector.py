@@ -10,6 +10,7 @@ import pytest
 
 from interlock.emulator import EmulatorServer
 from tests.e2e.cache.conftest import ADMIN, KEYS, ask, until
+from tests.e2e.cache.test_verifier import vetoed
 from tests.support.gateway import model
 from tests.support.processes import GatewayProcess
 
@@ -51,6 +52,11 @@ def test_when_two_gateways_share_pgvector_then_one_serves_what_the_other_stored(
         r = until(lambda: ask(b.url, "x", "At sea level, what's the boiling point of water?"), "hit-semantic")
         assert r.headers["x-interlock-cache-source"] == first.headers["x-request-id"]
         assert r.json()["choices"] == first.json()["choices"]
+        # A one-word factual swap of a question A stored: B's pair verifier refuses it (it reads both vectors).
+        ask(a.url, "x", "Why does smoking cause lung cancer?")
+        until(lambda: ask(b.url, "x", "Why does smoking cause lung cancer?"), "hit-semantic")
+        assert ask(b.url, "x", "Why does smoking prevent lung cancer?").headers["x-interlock-cache"] == "miss"
+        assert vetoed(b.url, "model") == 1
         # Another key sees nothing of it, in either process.
         assert ask(b.url, "y", "What is the boiling point of water at sea level?").headers["x-interlock-cache"] == (
             "miss"

@@ -15,6 +15,7 @@ from interlock.emulator import EmulatorServer
 from observability import Tracing
 from services.cache.app import create_cache_app
 from tests.e2e.cache.conftest import until
+from tests.e2e.cache.test_verifier import vetoed
 from tests.support.gateway import model, running_gateway
 from tests.support.otlp_sink import otlp_sink
 from tests.support.polling import eventually
@@ -67,6 +68,11 @@ def test_when_two_gateways_share_the_cache_service_then_one_serves_what_the_othe
         r = until(lambda: ask(b, "How can I reverse a Python list?"), "hit-semantic")
         assert r.headers["x-interlock-cache-source"] == first.headers["x-request-id"]
         assert httpx.get(service + "/health").json()["entries"] >= 1
+        # The service sends each candidate's vector: B's pair verifier refuses a one-word factual swap.
+        ask(a, "Why does smoking cause lung cancer?")
+        until(lambda: ask(b, "Why does smoking cause lung cancer?"), "hit-semantic")
+        assert ask(b, "Why does smoking prevent lung cancer?").headers["x-interlock-cache"] == "miss"
+        assert vetoed(b, "model") == 1
 
 
 def test_when_the_service_gets_a_bad_vector_or_filter_then_it_is_a_400_naming_the_field(service: str):
