@@ -35,13 +35,25 @@ __all__ = ["RespClient", "RespError", "pack"]
 
 Arg = str | bytes | int | float
 
+_pack_command = getattr(hiredis, "pack_command", None)
+
 
 class RespError(Exception):
     """An error reply from Redis; ``str(exc)`` is its message (``"NOSCRIPT No matching script..."``)."""
 
 
 def pack(args: tuple[Arg, ...]) -> bytes:
-    """One command in RESP: an array of bulk strings (ints as decimal, floats by ``repr``)."""
+    """One command in RESP: an array of bulk strings (ints as decimal, floats by ``repr``).
+
+    hiredis' C packer when it has one (hiredis >= 2.1): 12.9 -> 5.3 µs for an admit call of 16 arguments on
+    the bench machine, and two calls per request. It raises ``TypeError`` itself for an unsendable argument."""
+    if _pack_command is not None:
+        return _pack_command(args)
+    return pack_py(args)
+
+
+def pack_py(args: tuple[Arg, ...]) -> bytes:
+    """``pack`` in Python: the reference ``hiredis.pack_command`` is checked against (tests), and the fallback."""
     parts = [b"*%d\r\n" % len(args)]
     for arg in args:
         if isinstance(arg, bytes):
