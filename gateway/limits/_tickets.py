@@ -34,7 +34,6 @@ class Ticket:
     tokens: int
     usd: float
     taken_at: float  # loop time when Redis admitted it
-    timer: asyncio.TimerHandle | None = None
 
 
 class Tickets:
@@ -50,6 +49,7 @@ class Tickets:
         self._asking: set[tuple[Any, ...]] = set()
         self._quiet_until: dict[tuple[Any, ...], float] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._sweeper: asyncio.Task[None] | None = None
         self._closed = False
         #: Counters for ``/ready``: requests admitted on a ticket, tickets handed back unused.
         self.used = 0
@@ -65,8 +65,6 @@ class Tickets:
         if ticket is None or tokens > ticket.tokens or usd > ticket.usd:
             return None
         del self._held[levels]
-        if ticket.timer is not None:
-            ticket.timer.cancel()
         self.used += 1
         return ticket
 
@@ -98,15 +96,25 @@ class Tickets:
         if self._closed:  # granted while the limiter was closing: hand it straight back
             await self._cancel(admission)
             return
-        ticket = Ticket(admission, tokens, usd, loop.time())
-        ticket.timer = loop.call_later(self.ttl, self._expire, levels, ticket)
-        self._held[levels] = ticket
+        self._held[levels] = Ticket(admission, tokens, usd, loop.time())
+        if self._sweeper is None:
+            self._sweeper = asyncio.ensure_future(self._sweep())
 
-    def _expire(self, levels: tuple[Any, ...], ticket: Ticket) -> None:
-        if self._held.get(levels) is ticket:
-            del self._held[levels]
-            self.returned += 1
-            self._spawn(self._cancel(ticket.admission))
+    async def _sweep(self) -> None:
+        """Hand back tickets unused for ``ttl`` (so they wait ``ttl`` to 1.5 ``ttl``). One sweeping task, not a
+        timer per ticket: a timer made and cancelled per request piles cancelled handles into the loop's heap,
+        whose periodic clean-up showed as a wider p99 at concurrency 1."""
+        loop = asyncio.get_running_loop()
+        try:
+            while self._held:
+                await asyncio.sleep(self.ttl / 2)
+                cutoff = loop.time() - self.ttl
+                for levels, ticket in [(lv, t) for lv, t in self._held.items() if t.taken_at <= cutoff]:
+                    del self._held[levels]
+                    self.returned += 1
+                    self._spawn(self._cancel(ticket.admission))
+        finally:
+            self._sweeper = None
 
     def _spawn(self, coro: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(coro)
@@ -116,10 +124,10 @@ class Tickets:
     async def aclose(self) -> None:
         """Hand every waiting ticket back and wait for the calls in flight (before the connection closes)."""
         self._closed = True
+        if self._sweeper is not None:
+            self._sweeper.cancel()
         held, self._held = list(self._held.values()), {}
         for ticket in held:
-            if ticket.timer is not None:
-                ticket.timer.cancel()
             self._spawn(self._cancel(ticket.admission))
         if self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)

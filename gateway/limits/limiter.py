@@ -73,7 +73,7 @@ class Limiter:
         probe_interval: float = 1.0,
         log_interval: float = 30.0,
         reconcile_timeout: float = 5.0,
-        tickets: bool = True,
+        tickets: bool = False,
         ticket_ttl: float = 1.0,
         ticket_share: float = 0.5,
         ticket_headroom: float = 2.0,

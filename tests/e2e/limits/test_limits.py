@@ -244,3 +244,18 @@ def test_when_a_burst_hits_a_budget_then_spend_stays_within_it_whatever_the_conc
     rows = wait_records(module_postgres_url, created["id"], concurrency)
     spent = sum(r["cost_usd"] for r in rows)
     assert spent == pytest.approx(12 * BURST_COST) and spent <= 0.05
+
+
+def test_when_admission_tickets_are_on_then_a_busy_key_is_served_on_them_and_its_limit_holds(
+    emulator, module_postgres_url, module_redis_url
+):
+    settings = config(emulator, database_url=module_postgres_url, redis_url=module_redis_url)
+    settings["redis"]["tickets"] = True
+    with gateways(settings) as (gw,):
+        key = create_key(gw, limits={"rpm": 20})["key"]
+        statuses = [post(gw, key, chat_body()).status_code for _ in range(25)]
+        tickets = httpx.get(gw.url + "/ready", timeout=10).json()["redis"]["tickets"]
+
+    # Sequential requests past the first find a ticket while under half the limit; none past it.
+    assert statuses == [200] * 20 + [429] * 5
+    assert 1 <= tickets["used"] <= 10

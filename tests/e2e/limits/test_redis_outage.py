@@ -49,8 +49,6 @@ def setup(emulator, postgres_server_url) -> Iterator[tuple[dict, list[GatewayPro
             )
             for policy in ("closed", "open")
         )
-        for cfg in (closed, opened):
-            cfg["redis"]["ticket_ttl"] = 0.2  # so the test can wait for the tickets to be handed back
         procs = stack.enter_context(gateways(closed, opened))
         yield {"port": port, "proc": proc}, procs
 
@@ -60,10 +58,6 @@ def test_when_redis_dies_and_returns_then_closed_refuses_open_serves_and_both_re
     for gw in (closed, opened):
         r = post(gw, KEY, chat_body())
         assert r.status_code == 200 and r.headers["x-ratelimit-limit-requests"] == "100000"
-    # A ticket admitted before the outage would admit one more request, rightly (Redis counted it): wait
-    # until each gateway handed its ticket back, so the next request needs Redis.
-    for gw in (closed, opened):
-        eventually(lambda gw=gw: ready(gw)[1]["redis"]["tickets"]["waiting"] == 0)
 
     redis["proc"].kill()
     redis["proc"].wait(10)

@@ -26,7 +26,7 @@ def waiting(limiter: Limiter) -> int:
 async def test_when_a_key_is_far_from_its_limits_then_its_next_request_waits_for_no_redis_call(
     make_limiter: MakeLimiter, redis_url: str
 ):
-    limiter = await make_limiter(timeout=0.5, failure_policy="closed")
+    limiter = await make_limiter(timeout=0.5, failure_policy="closed", tickets=True)
     p = key(rpm=1000, tpm=100_000, max_concurrency=50, budget_daily_usd=100.0)
     await limiter.admit(p, "m", 100, 0.001)
     assert await async_eventually(lambda: waiting(limiter) == 1)
@@ -47,7 +47,7 @@ async def test_when_a_key_is_far_from_its_limits_then_its_next_request_waits_for
 async def test_when_a_key_nears_its_limit_then_no_ticket_is_taken_and_exactly_the_limit_is_admitted(
     make_limiter: MakeLimiter,
 ):
-    limiters = [await make_limiter() for _ in range(3)]
+    limiters = [await make_limiter(tickets=True) for _ in range(3)]
     p = key(rpm=10)
     admitted = limited = 0
     for i in range(30):  # round robin over three replicas, each keeping tickets
@@ -63,7 +63,7 @@ async def test_when_a_key_nears_its_limit_then_no_ticket_is_taken_and_exactly_th
 
 
 async def test_when_a_ticket_would_pass_half_of_a_limit_then_redis_refuses_it(make_limiter: MakeLimiter):
-    limiter = await make_limiter()
+    limiter = await make_limiter(tickets=True)
     observer = await make_limiter(tickets=False)
     p = key(rpm=4)
     await limiter.admit(p, "m", 1)  # 1 of 4: a ticket makes it 2, half of the limit
@@ -77,7 +77,7 @@ async def test_when_a_ticket_would_pass_half_of_a_limit_then_redis_refuses_it(ma
 
 
 async def test_when_a_ticket_is_not_used_then_it_is_handed_back(make_limiter: MakeLimiter):
-    keeper = await make_limiter(ticket_ttl=0.2)
+    keeper = await make_limiter(tickets=True, ticket_ttl=0.2)
     observer = await make_limiter(tickets=False)
     p = key(rpm=100, tpm=10_000)
     await keeper.admit(p, "m", 50)
@@ -91,7 +91,7 @@ async def test_when_a_ticket_is_not_used_then_it_is_handed_back(make_limiter: Ma
 
 
 async def test_when_requests_run_on_tickets_then_their_real_usage_is_booked(make_limiter: MakeLimiter):
-    limiter = await make_limiter(ticket_ttl=30.0)
+    limiter = await make_limiter(tickets=True, ticket_ttl=30.0)
     observer = await make_limiter(tickets=False)
     p = key(rpm=1000, tpm=100_000)
     first = await limiter.admit(p, "m", 100)
@@ -109,7 +109,7 @@ async def test_when_requests_run_on_tickets_then_their_real_usage_is_booked(make
     assert seen.headers["x-ratelimit-remaining-tokens"] == str(100_000 - 40 - 30 - 10)
 
 
-async def test_when_tickets_are_off_then_nothing_is_admitted_ahead(make_limiter: MakeLimiter):
-    limiter = await make_limiter(tickets=False)
+async def test_when_tickets_are_not_asked_for_then_nothing_is_admitted_ahead(make_limiter: MakeLimiter):
+    limiter = await make_limiter()
     await limiter.admit(key(rpm=1000), "m", 1)
     assert limiter.status()["tickets"] is None
