@@ -111,10 +111,13 @@ class Tickets:
                 cutoff = loop.time() - self.ttl
                 for levels, ticket in [(lv, t) for lv, t in self._held.items() if t.taken_at <= cutoff]:
                     del self._held[levels]
-                    self.returned += 1
-                    self._spawn(self._cancel(ticket.admission))
+                    self._spawn(self._hand_back(ticket))
         finally:
             self._sweeper = None
+
+    async def _hand_back(self, ticket: Ticket) -> None:
+        await self._cancel(ticket.admission)
+        self.returned += 1  # counted once Redis has it back (or gave up trying: the lease then frees it)
 
     def _spawn(self, coro: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(coro)
