@@ -60,7 +60,7 @@ class Tickets:
         return len(self._held)
 
     def take(self, levels: tuple[Any, ...], tokens: int, usd: float) -> Ticket | None:
-        """The waiting ticket for ``levels`` if this request fits it (and the ticket is fresh), else None."""
+        """The waiting ticket for ``levels`` if this request fits it, else None (the sweeper retires stale ones)."""
         ticket = self._held.get(levels)
         if ticket is None or tokens > ticket.tokens or usd > ticket.usd:
             return None

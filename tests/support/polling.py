@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from typing import Any
@@ -19,8 +20,6 @@ def eventually(check: Callable[[], Any], timeout: float = 10.0, interval: float 
 
 async def async_eventually(check: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02) -> Any:
     """``eventually`` inside an event loop: sleeps without blocking the background tasks being waited for."""
-    import asyncio
-
     deadline = time.monotonic() + timeout
     while True:
         result = check()
