@@ -162,6 +162,7 @@ class Gateway:
             failure_policy=s.redis.failure_policy,
             tickets=s.redis.tickets,
             ticket_ttl=s.redis.ticket_ttl,
+            settle_delay=s.redis.settle_delay,
             reconcile=lambda key_id, team_id, since: spend_since(engine, key_id=key_id, team_id=team_id, since=since),
         )
         await self.limiter.start()

@@ -64,12 +64,18 @@ class RedisGuard:
         self._retry_at = now + self.probe_interval
         return True
 
-    async def call(self, fn: Callable[[], Awaitable[T]]) -> T:
-        """Run one Redis call; raise ``RedisUnavailable`` on failure, timeout or an open circuit."""
+    async def call(self, fn: Callable[[], Awaitable[T]], *, timed: bool = True) -> T:
+        """Run one Redis call; raise ``RedisUnavailable`` on failure, timeout or an open circuit.
+
+        ``timed=False`` for background calls nobody waits on: the connection's read timeout still bounds them,
+        and the ``asyncio.timeout`` they skip costs ~13 µs of CPU, a tenth of what a settle costs."""
         if not self._may_try():
             raise RedisUnavailable("redis unreachable (circuit open)")
         try:
-            async with asyncio.timeout(self.timeout):
+            if timed:
+                async with asyncio.timeout(self.timeout):
+                    result = await fn()
+            else:
                 result = await fn()
         except FAILURES as exc:
             self._failed(exc)

@@ -41,6 +41,15 @@ class Script:
         await client.execute("SCRIPT", "LOAD", self.text)
         return await client.execute("EVALSHA", self.sha, len(keys), *keys, *args)
 
+    async def later(self, keys: Sequence[str], args: Sequence[Arg]) -> Any:
+        """The script as a deferred command (``RespClient.execute_later``): sent with the next command."""
+        try:
+            return await self.client.execute_later("EVALSHA", self.sha, len(keys), *keys, *args)
+        except RespError as exc:
+            if not str(exc).startswith("NOSCRIPT"):
+                raise
+        return await self(keys, args)
+
 
 class Scripts:
     """``admit``, ``settle``, ``reconcile`` and ``renew`` bound to one client."""

@@ -77,6 +77,7 @@ class Limiter:
         ticket_ttl: float = 1.0,
         ticket_share: float = 0.5,
         ticket_headroom: float = 2.0,
+        settle_delay: float = 0.0005,
     ) -> None:
         """``reconcile(key_id, team_id, since) -> float`` (sync or async) returns the USD spent since a UTC
         datetime, from the request records; it rebuilds budget counters after Redis lost them. ``lease``:
@@ -84,10 +85,11 @@ class Limiter:
         themselves after it). ``tickets``: admit a key's next request ahead of time (``_tickets.py``),
         granted only while every limit scaled by ``ticket_share`` holds, reserving ``ticket_headroom``
         times the estimate, handed back after ``ticket_ttl`` seconds unused. All calls share one pipelined
-        connection (``_resp.py``)."""
+        connection (``_resp.py``); a settle waits up to ``settle_delay`` seconds to ride on the next call."""
         self._url = redis_url
         self._policy = failure_policy
         self._lease = lease
+        self._settle_delay = settle_delay
         self._guard = RedisGuard(timeout, probe_interval=probe_interval, log_interval=log_interval)
         self._reconciler = Reconciler(reconcile, self._guard, timeout=reconcile_timeout, grace=_GRACE)
         self._client: RespClient | None = None
@@ -144,7 +146,9 @@ class Limiter:
         # One connection, pipelined: a burst needs no pool to queue for. A connection silent for a few
         # timeouts while replies are due is dropped (a black-holed peer never resets it); the guard's
         # ``timeout`` bounds each call regardless.
-        self._client = client = RespClient(self._url, connect_timeout=t, read_timeout=max(4 * t, 1.0))
+        self._client = client = RespClient(
+            self._url, connect_timeout=t, read_timeout=max(4 * t, 1.0), coalesce=self._settle_delay
+        )
         self._scripts = scripts = Scripts(client)
         with contextlib.suppress(RedisUnavailable):
             await self._guard.call(lambda: scripts.load(client))
@@ -304,9 +308,10 @@ class Limiter:
         for level in adm.levels:
             budget = "1" if reserved and level.has_budget else "0"
             args.extend(("1" if level.windowed else "0", "1" if level.has_slot else "0", budget))
+        # Deferred: it rides on the next admission's write (``_resp.py``), at most ``settle_delay`` seconds later.
         script = self._scripts.settle
         with contextlib.suppress(RedisUnavailable):
-            await self._guard.call(lambda: script(keys=[lv.base for lv in adm.levels], args=args))
+            await self._guard.call(lambda: script.later(keys=[lv.base for lv in adm.levels], args=args), timed=False)
 
     def _forget(self, key: str, member: str) -> None:
         """This replica no longer renews ``member`` of ``key`` (its request ended)."""

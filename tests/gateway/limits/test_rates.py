@@ -141,6 +141,22 @@ async def test_when_concurrency_is_full_then_refused_until_a_slot_is_released(ma
     await limiter.admit(p, "m", 1)
 
 
+async def test_when_a_settle_is_deferred_then_the_next_admission_carries_it_and_finds_the_slot_free(
+    make_limiter: MakeLimiter,
+):
+    limiter = await make_limiter(settle_delay=30.0)  # only the next admission can send the settle
+    other_replica = await make_limiter()
+    p = key(max_concurrency=1)
+    first = await limiter.admit(p, "m", 1)
+    settling = asyncio.ensure_future(limiter.settle(first, Usage(1, 1), 0.0))
+    await asyncio.sleep(0.05)
+
+    with pytest.raises(RateLimited, match="concurrent"):  # held back: Redis still counts the slot
+        await other_replica.admit(p, "m", 1)
+    await limiter.admit(p, "m", 1)  # the settle went first in the same write: the slot was free
+    await settling
+
+
 async def test_when_a_replica_dies_holding_a_slot_then_the_slot_expires(make_limiter: MakeLimiter):
     crashed = await make_limiter(lease=0.5)
     survivor = await make_limiter(lease=0.5)

@@ -217,3 +217,54 @@ async def test_when_every_kind_of_argument_is_sent_then_redis_gets_each_unchange
     echoed = [await client.execute("ECHO", a) for a in args]
 
     assert echoed == ["snowman ☃".encode(), b"\x00\xffraw", b"1180591620717411303424", b"-5", b"0.1", b"1e-05"]
+
+
+async def test_when_a_command_is_deferred_then_it_runs_just_before_the_next_command(make_client: MakeClient):
+    client = await make_client(coalesce=30.0)  # the timer never fires in this test: only the next command sends it
+    observer = await make_client()
+    await client.execute("DEL", "deferred")
+    later = asyncio.ensure_future(client.execute_later("SET", "deferred", "v"))
+    await asyncio.sleep(0.05)
+
+    assert await observer.execute("GET", "deferred") is None  # held back, not sent on its own
+    assert await client.execute("GET", "deferred") == b"v"  # sent in the same write, ahead of the GET
+    assert await later == b"OK"
+
+
+async def test_when_nothing_follows_a_deferred_command_then_it_is_sent_after_the_coalesce_delay(
+    make_client: MakeClient,
+):
+    client = await make_client(coalesce=0.01)
+    await client.execute("DEL", "alone")
+
+    assert await asyncio.wait_for(client.execute_later("SET", "alone", "v"), 2.0) == b"OK"
+    assert await client.execute("GET", "alone") == b"v"
+
+
+async def test_when_the_client_closes_then_deferred_commands_reach_redis_first(make_client: MakeClient):
+    client = await make_client(coalesce=30.0)
+    observer = await make_client()
+    await client.execute("DEL", "at-close")
+    later = asyncio.ensure_future(client.execute_later("SET", "at-close", "v"))
+    await asyncio.sleep(0)
+
+    await client.aclose()
+
+    assert await later == b"OK"
+    assert await observer.execute("GET", "at-close") == b"v"
+
+
+async def test_when_the_connection_is_lost_then_deferred_commands_fail_with_connection_error(
+    make_client: MakeClient, redis_process: RedisProcess
+):
+    client = await make_client(redis_process.url, coalesce=30.0)
+    await client.execute("PING")
+    later = asyncio.ensure_future(client.execute_later("SET", "lost", "v"))
+    await asyncio.sleep(0)
+
+    redis_process.stop()  # the server closes the connection while the SET is still held back
+
+    with pytest.raises(ConnectionError):
+        await asyncio.wait_for(later, 2.0)
+    redis_process.start()
+    assert await client.execute("PING") == b"PONG"
