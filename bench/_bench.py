@@ -83,12 +83,18 @@ class Bench:
         out["saturation"] = self.phase("saturation", lambda: self.saturate(endpoint, plain, auth), pid)
         return out
 
-    def saturate(self, endpoint: str, payload: bytes, auth: dict[str, str] | None = None) -> dict:
+    def saturate(
+        self, endpoint: str, payload: bytes, auth: dict[str, str] | None = None, seconds: float | None = None
+    ) -> dict:
+        """wrk (or our client) at ``connections`` for ``seconds`` (default ``--duration``); with ``seconds`` it may
+        run in a thread of its own (the profiled run), so it then gets an event loop of its own too."""
         a = self.args
+        run = self.runner.run if seconds is None else asyncio.run
+        seconds = seconds or a.duration
         if self.wrk is not None:
-            return _wrk.run(endpoint, payload, a.connections, a.duration, self.work, headers=auth)
+            return _wrk.run(endpoint, payload, a.connections, seconds, self.work, headers=auth)
         h = {**_client.JSON_HEADERS, **(auth or {})}
-        return self.runner.run(_client.saturate(endpoint, payload, a.connections, a.duration, h))
+        return run(_client.saturate(endpoint, payload, a.connections, seconds, h))
 
     # -- the targets -----------------------------------------------------------------------------------------
 
@@ -139,7 +145,7 @@ class Bench:
             self.parts = {}
         if self.args.profile and name == self.args.profile_target and not self.profiled:
             self.profiled = True
-            result["profile"] = self.profile(child.pid, url)
+            result["profile"] = self.profile(child.pid, url, auth)
         result["gateway_metrics"] = _scrape(
             port, ("interlock_records_dropped", "interlock_records_pending", "interlock_spans_dropped")
         )
@@ -218,7 +224,7 @@ class Bench:
         finally:
             self.procs.stop(child)
 
-    def profile(self, pid: int, url: str) -> dict:
+    def profile(self, pid: int, url: str, auth: dict[str, str] | None = None) -> dict:
         exe = _profile.py_spy()
         if exe is None:
             self.notes.append("no profile: py-spy not installed (.venv/bin/pip install py-spy)")
@@ -229,7 +235,7 @@ class Bench:
         loaded: dict = {}
         endpoint, plain = url + "/v1/chat/completions", body(self.args, False)
         # wrk outlasts the sampling window on both ends so every sample is of the saturated gateway.
-        load = threading.Thread(target=lambda: loaded.update(self._profile_load(endpoint, plain, seconds + 3)))
+        load = threading.Thread(target=lambda: loaded.update(self.saturate(endpoint, plain, auth, seconds + 3)))
         load.start()
         time.sleep(1.0)
         spy = _profile.record(pid, seconds, raw, rate=self.args.profile_rate)
@@ -241,11 +247,6 @@ class Bench:
         summary = _profile.summarize(raw)
         summary["mode"] = _profile.MODE.replace("--rate 100", f"--rate {self.args.profile_rate}")
         return {"collapsed_stacks": str(raw), "load_while_sampled": loaded, **summary}
-
-    def _profile_load(self, endpoint: str, payload: bytes, seconds: float) -> dict:
-        if self.wrk is not None:
-            return _wrk.run(endpoint, payload, self.args.connections, seconds, self.work)
-        return asyncio.run(_client.saturate(endpoint, payload, self.args.connections, seconds))
 
 
 def _get_json(port: int, path: str) -> dict:
