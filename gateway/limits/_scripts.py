@@ -31,15 +31,16 @@ class Script:
         self.sha = hashlib.sha1(text.encode()).hexdigest()
         self.client = client
 
-    async def __call__(self, keys: Sequence[str], args: Sequence[Arg]) -> Any:
+    async def __call__(self, keys: Sequence[str], args: Sequence[Arg], timeout: float | None = None) -> Any:
+        """Run it; ``timeout`` bounds each command sent (``RespClient.execute``)."""
         client = self.client
         try:
-            return await client.execute("EVALSHA", self.sha, len(keys), *keys, *args)
+            return await client.execute("EVALSHA", self.sha, len(keys), *keys, *args, timeout=timeout)
         except RespError as exc:
             if not str(exc).startswith("NOSCRIPT"):
                 raise
-        await client.execute("SCRIPT", "LOAD", self.text)
-        return await client.execute("EVALSHA", self.sha, len(keys), *keys, *args)
+        await client.execute("SCRIPT", "LOAD", self.text, timeout=timeout)
+        return await client.execute("EVALSHA", self.sha, len(keys), *keys, *args, timeout=timeout)
 
     async def later(self, keys: Sequence[str], args: Sequence[Arg]) -> Any:
         """The script as a deferred command (``RespClient.execute_later``): sent with the next command."""

@@ -266,7 +266,9 @@ class Limiter:
         for level in levels:
             args.extend(level.args())
         script = self._scripts.admit  # type: ignore[union-attr]
-        raw = await self._guard.call(lambda: script(keys=[lv.base for lv in levels], args=args))
+        # The client bounds the call (``_resp.py``: per-call deadlines), cheaper than ``asyncio.timeout``.
+        timeout = self._guard.timeout
+        raw = await self._guard.call(lambda: script([lv.base for lv in levels], args, timeout), timed=False)
         return AdmitReply.parse(raw)
 
     async def settle(self, admission: Admission, usage: Usage, cost_usd: float) -> None:

@@ -268,3 +268,19 @@ async def test_when_the_connection_is_lost_then_deferred_commands_fail_with_conn
         await asyncio.wait_for(later, 2.0)
     redis_process.start()
     assert await client.execute("PING") == b"PONG"
+
+
+async def test_when_a_reply_is_later_than_the_call_s_timeout_then_it_fails_and_later_replies_keep_their_order(
+    make_client: MakeClient,
+):
+    client = await make_client()
+    pauser = await make_client()
+    await client.execute("SET", "slow", "before")
+    await pauser.execute("CLIENT", "PAUSE", 600, "ALL")  # every command of other clients waits 0.6 s
+
+    with pytest.raises(TimeoutError):
+        await client.execute("GET", "slow", timeout=0.1)
+    without_timeout = asyncio.ensure_future(client.execute("SET", "slow", "after"))
+
+    assert await asyncio.wait_for(without_timeout, 5.0) == b"OK"  # the late GET's reply did not land here
+    assert await client.execute("GET", "slow", timeout=1.0) == b"after"
