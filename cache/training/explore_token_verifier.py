@@ -39,6 +39,9 @@ WORK = Path(os.environ.get("INTERLOCK_TOKEN_CACHE", "/tmp/cachewt"))
 STATES_FILE = WORK / "token-states.pkl"
 #: Best-match cosine under which a token counts as unmatched (several levels, each a feature).
 UNMATCHED = (0.5, 0.6, 0.7)
+#: Feature sets (``current``: the shipped verifier's; ``token``: alignment; ``token+sig``: alignment and the
+#: signature features) and models (``lr``: logistic regression; ``gbt``, ``gbt2``: gradient-boosted trees).
+VARIANTS = ("current/lr", "token/lr", "token+sig/lr", "token/gbt", "token+sig/gbt", "token/gbt2", "token+sig/gbt2")
 #: Token flags.
 FUNCTION, NUMBER, ENTITY, NEGATION = 1, 2, 4, 8
 
@@ -182,14 +185,19 @@ def fit_lr(parts, c: float = 0.1):
     return lambda z: lr.predict_proba((z - mean) / scale)[:, 1]
 
 
-def fit_gbt(parts):
+def fit_gbt(parts, depth: int = 3, trees: int = 150, rate: float = 0.1, leaf: int = 20):
     from sklearn.ensemble import HistGradientBoostingClassifier
 
     x = np.concatenate([r.x[m & (r.sim >= pv.TRAIN_FLOOR)] for r, m in parts])
     y = np.concatenate([r.y[m & (r.sim >= pv.TRAIN_FLOOR)] for r, m in parts])
-    gbt = HistGradientBoostingClassifier(max_depth=3, max_iter=150, learning_rate=0.1, l2_regularization=1.0,
-                                         random_state=pv.SEED).fit(x, y)  # fmt: skip
+    gbt = HistGradientBoostingClassifier(max_depth=depth, max_iter=trees, learning_rate=rate, min_samples_leaf=leaf,
+                                         l2_regularization=1.0, random_state=pv.SEED).fit(x, y)  # fmt: skip
     return lambda z: gbt.predict_proba(z)[:, 1]
+
+
+def fit_gbt_small(parts):
+    """Shallower and slower-learning trees: fewer ways to fit a source's quirks."""
+    return fit_gbt(parts, depth=2, trees=200, rate=0.05, leaf=50)
 
 
 def train(rows, copies, fit):
@@ -217,7 +225,12 @@ def headline(test, gen, served_test, served_gen) -> dict:
 
 
 def evaluate(rows, copies, test, fit, name: str, report: dict, loo: bool) -> None:
-    model, floor, cutoff, oof = train(rows, copies, fit)
+    try:
+        model, floor, cutoff, oof = train(rows, copies, fit)
+    except AssertionError:
+        report[name] = {"no_operating_point": True}
+        print(name, "no operating point meets the bounds", flush=True)
+        return
     gen = rows["generated"]
     out = {"floor": floor, "cutoff": cutoff}
     out.update(headline(test, gen, {n: pv.serve(r, model(r.x), floor, cutoff) for n, r in test.items()},
@@ -233,8 +246,13 @@ def evaluate(rows, copies, test, fit, name: str, report: dict, loo: bool) -> Non
     if loo:
         out["leave_one_out"] = {}
         for held in ("gptcache", "mrpc", "semantoneg", "cannot"):
-            m, f, c, _ = train({n: r for n, r in rows.items() if n != held},
-                               {n: r for n, r in copies.items() if n != held}, fit)  # fmt: skip
+            try:
+                m, f, c, _ = train({n: r for n, r in rows.items() if n != held},
+                                   {n: r for n, r in copies.items() if n != held}, fit)  # fmt: skip
+            except AssertionError:  # ``choose`` found no point within the bounds: nothing would be served
+                out["leave_one_out"][held] = {"no_operating_point": True}
+                print("  without", held, "no operating point meets the bounds", flush=True)
+                continue
             r = test[held]
             out["leave_one_out"][held] = {"floor": f, "cutoff": c, **pv.figures(r, pv.serve(r, m(r.x), f, c))}
             print("  without", held, json.dumps(out["leave_one_out"][held]), flush=True)
@@ -245,7 +263,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     shared = os.environ.get("INTERLOCK_SHARED_DATA") or Path(__file__).resolve().parents[3] / "shared/data"
     parser.add_argument("--data", default=str(Path(shared) / "paraphrase"))
-    parser.add_argument("--variants", default="current/lr,token/lr,token+sig/lr,token/gbt,token+sig/gbt")
+    parser.add_argument("--variants", default=",".join(VARIANTS), help="features/model, comma-separated")
     parser.add_argument("--no-loo", action="store_true", help="skip leave-one-source-out (faster)")
     args = parser.parse_args()
     if not (Path(args.data) / "gptcache-qqp").is_dir():
@@ -262,19 +280,21 @@ def main() -> None:
 
     rows, copies, test = build(folded), build(copied), build(test_pairs)
     gen = rows["generated"]
-    report: dict = {"rules_alone": {}}
+    out = WORK / "token-verifier.json"
+    report: dict = json.loads(out.read_text()) if out.exists() else {}  # variants of earlier runs are kept
+    report["rules_alone"] = {}
     for floor in (0.85, 0.88, 0.9, DEFAULT_THRESHOLD):
         report["rules_alone"][floor] = headline(
             test, gen, {n: (r.sim >= floor) & ~r.vetoed for n, r in test.items()}, (gen.sim >= floor) & ~gen.vetoed
         )
         print("rules alone at", floor, json.dumps(report["rules_alone"][floor]), flush=True)
-    fits = {"lr": fit_lr, "gbt": fit_gbt}
+    fits = {"lr": fit_lr, "gbt": fit_gbt, "gbt2": fit_gbt_small}
     for v in args.variants.split(","):
         kind, model = v.split("/")
         for part in (rows, copies, test):
             variant(part, kind)
         evaluate(rows, copies, test, fits[model], v, report, not args.no_loo)
-    (WORK / "token-verifier.json").write_text(json.dumps(report, indent=1))
+        out.write_text(json.dumps(report, indent=1))
 
 
 if __name__ == "__main__":
