@@ -1,8 +1,10 @@
 """Exploration: does a *token-level* alignment verifier serve more true paraphrases at the same wrong rate?
 
-``python -m cache.training.explore_token_verifier [--data ../shared/data/paraphrase]`` (seeded; a first run
-runs MiniLM over ~17k sentences and keeps every token's last hidden state in ``/tmp/cachewt/`` (float16, a few
-hundred MB), later runs take a few minutes). Skips with a message when the data folder is absent.
+``python -m cache.training.explore_token_verifier [--data ../shared/data/paraphrase]`` (seeded). A first run
+runs MiniLM over ~27k sentences and keeps every token's last hidden state in ``/tmp/cachewt/`` (float16, 400 MB,
+two to three minutes); every variant with leave-one-out then takes ~15 minutes on 2 shared cores (``--no-loo``
+and ``--variants`` shorten it). Skips with a message when the data folder is absent. Figures and conclusion (not
+shipped): the README's Caches section.
 
 Idea (BERTScore-like, issue 10): MiniLM computes a hidden state per token before it mean-pools them into the
 sentence vector. For a candidate pair, each token of each side gets its best cosine to the other side's tokens;
