@@ -2,7 +2,7 @@
 
 ``python -m cache.training.explore_token_verifier [--data ../shared/data/paraphrase]`` (seeded). A first run
 runs MiniLM over ~27k sentences and keeps every token's last hidden state in ``/tmp/cachewt/`` (float16, 400 MB,
-two to three minutes); every variant with leave-one-out then takes ~15 minutes on 2 shared cores (``--no-loo``
+two to three minutes); the eleven variants with leave-one-out then take ~25 minutes on 2 shared cores (``--no-loo``
 and ``--variants`` shorten it). Skips with a message when the data folder is absent. Figures and conclusion (not
 shipped): the README's Caches section.
 
@@ -42,8 +42,10 @@ STATES_FILE = WORK / "token-states.pkl"
 #: Best-match cosine under which a token counts as unmatched (several levels, each a feature).
 UNMATCHED = (0.5, 0.6, 0.7)
 #: Feature sets (``current``: the shipped verifier's; ``token``: alignment; ``token+sig``: alignment and the
-#: signature features) and models (``lr``: logistic regression; ``gbt``, ``gbt2``: gradient-boosted trees).
-VARIANTS = ("current/lr", "token/lr", "token+sig/lr", "token/gbt", "token+sig/gbt", "token/gbt2", "token+sig/gbt2")
+#: signature features; ``idf``, ``idf+sig``: the same plus IDF-weighted alignment, BERTScore's weighting) and
+#: models (``lr``: logistic regression; ``gbt``, ``gbt2``: gradient-boosted trees).
+VARIANTS = ("current/lr", "token/lr", "token+sig/lr", "token/gbt", "token+sig/gbt", "token/gbt2", "token+sig/gbt2",
+            "idf/lr", "idf+sig/lr", "idf/gbt", "idf+sig/gbt")  # fmt: skip
 #: Token flags.
 FUNCTION, NUMBER, ENTITY, NEGATION = 1, 2, 4, 8
 
@@ -160,12 +162,46 @@ def _order(s: np.ndarray, fa: np.ndarray, fb: np.ndarray) -> list[float]:
     return [max(out[0], out[2]), max(out[1], out[3])]
 
 
+def token_ids(texts: list[str]) -> dict[str, np.ndarray]:
+    """Wordpiece ids of each text without [CLS]/[SEP] (aligned with ``token_states``' rows)."""
+    from embeddings import load_embedder
+
+    encs = load_embedder()._bulk_tokenizer.encode_batch(texts)
+    return {
+        t: np.asarray(e.ids)[~np.asarray(e.special_tokens_mask, dtype=bool)] for t, e in zip(texts, encs, strict=True)
+    }
+
+
+def idf_table(texts: list[str], ids: dict[str, np.ndarray]) -> dict[int, float]:
+    """Inverse document frequency of each wordpiece over the *training* texts (BERTScore weighs matches by it)."""
+    df: dict[int, int] = {}
+    for t in texts:
+        for i in set(ids[t].tolist()):
+            df[i] = df.get(i, 0) + 1
+    return {i: float(np.log((len(texts) + 1) / (n + 1))) for i, n in df.items()} | {-1: float(np.log(len(texts) + 1))}
+
+
+def idf_features(sa, sb, ia: np.ndarray, ib: np.ndarray, idf: dict[int, float]) -> list[float]:
+    """IDF-weighted recall of each side, the IDF share of its unmatched tokens, the rarest unmatched token."""
+    s = sa[1].astype(np.float32) @ sb[1].astype(np.float32).T
+    out = []
+    for m, ids in ((s.max(1), ia), (s.max(0), ib)):
+        w = np.array([idf.get(i, idf[-1]) for i in ids.tolist()])
+        low = m < UNMATCHED[1]
+        out.append([float(w @ m / w.sum()), float(w[low].sum() / w.sum()), float(w[low].max()) if low.any() else 0.0])
+    (ra, ua, ma), (rb, ub, mb) = out
+    return [min(ra, rb), max(ra, rb), min(ua, ub), max(ua, ub), max(ma, mb)]
+
+
 class TokenRows:
     """Like ``train_pair_verifier.Rows``, with token features (``sig``: also the signature features)."""
 
-    def __init__(self, pairs, states, sigs, base: pv.Rows) -> None:
+    def __init__(self, pairs, states, sigs, base: pv.Rows, ids=None, idf=None) -> None:
         tok = np.array([token_features(states[a], states[b]) for a, b, *_ in pairs])
         self.token = tok
+        self.idf = (
+            np.array([idf_features(states[a], states[b], ids[a], ids[b], idf) for a, b, *_ in pairs]) if idf else None
+        )
         self.sig = np.array([pv.features(states[a][0], states[b][0], sigs[a], sigs[b])[1:27] for a, b, *_ in pairs])
         self.base = base
         self.sim, self.vetoed, self.y, self.fold = base.sim, base.vetoed, base.y, base.fold
@@ -174,7 +210,9 @@ class TokenRows:
 
 def variant(rows: dict[str, TokenRows], kind: str) -> None:
     for r in rows.values():
-        r.x = {"token": r.token, "token+sig": np.hstack([r.token, r.sig]), "current": r.base.x}[kind]
+        r.x = {"token": r.token, "token+sig": np.hstack([r.token, r.sig]), "current": r.base.x}.get(kind)
+        if kind.startswith("idf"):  # "idf": tokens and IDF weights; "idf+sig": and the signature features
+            r.x = np.hstack([r.token, r.idf, *([r.sig] if kind == "idf+sig" else [])])
 
 
 def fit_lr(parts, c: float = 0.1):
@@ -277,8 +315,13 @@ def main() -> None:
     vec = {t: s[0] for t, s in states.items()}
     sigs = {t: signature(t) for t in texts}
 
+    ids = token_ids(sorted(texts))
+    # Document frequencies from the training texts only (tune halves, generated pairs, near-copies).
+    train_texts = sorted({t for part in (folded, copied) for p in part.values() for a, b, *_ in p for t in (a, b)})
+    idf = idf_table(train_texts, ids)
+
     def build(pairs):
-        return {n: TokenRows(p, states, sigs, pv.Rows(p, vec, sigs)) for n, p in pairs.items()}
+        return {n: TokenRows(p, states, sigs, pv.Rows(p, vec, sigs), ids, idf) for n, p in pairs.items()}
 
     rows, copies, test = build(folded), build(copied), build(test_pairs)
     gen = rows["generated"]

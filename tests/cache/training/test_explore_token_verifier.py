@@ -49,6 +49,15 @@ def test_when_two_tokens_swap_places_then_the_order_feature_sees_it():
     assert same[-2] == 0.0 and f[-2] > 0.0  # inverted share of aligned content tokens
 
 
+def test_when_the_unmatched_token_is_rare_then_the_idf_features_weigh_it():
+    changed = states(X, Y, W, flags=[0, 0, tv.NUMBER])
+    ids = {"a": np.array([1, 2, 3]), "b": np.array([1, 2, 4]), "c": np.array([5])}
+    idf = tv.idf_table(["a", "b", "c"], ids) | {3: 5.0, 4: 5.0}  # 1 and 2 in two texts of three; 3 and 4 rare
+    recall_lo, recall_hi, share_lo, share_hi, rarest = tv.idf_features(BASE, changed, ids["a"], ids["b"], idf)
+    assert rarest == 5.0 and share_lo == share_hi == pytest.approx(5.0 / (5.0 + 2 * idf[1]))
+    assert recall_lo == recall_hi == pytest.approx(2 * idf[1] / (5.0 + 2 * idf[1]))
+
+
 def test_when_the_shared_data_is_absent_then_it_skips_with_a_message(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(sys, "argv", ["explore", "--data", str(tmp_path / "nowhere")])
     tv.main()
