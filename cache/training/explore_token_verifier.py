@@ -2,7 +2,7 @@
 
 ``python -m cache.training.explore_token_verifier [--data ../shared/data/paraphrase]`` (seeded). A first run
 runs MiniLM over ~27k sentences and keeps every token's last hidden state in ``/tmp/cachewt/`` (float16, 400 MB,
-two to three minutes); the eleven variants with leave-one-out then take ~25 minutes on 2 shared cores (``--no-loo``
+two to three minutes); the eleven variants with leave-one-out then take ~10 minutes on 2 shared cores (``--no-loo``
 and ``--variants`` shorten it). Skips with a message when the data folder is absent. Figures and conclusion (not
 shipped): the README's Caches section.
 
