@@ -2,6 +2,7 @@
 adds to a gateway worker.
 
     .venv/bin/python bench/guardrails_bench.py [--n 300] [--cores 1] [--service-core N] [--worker-core N]
+        [--loop-only] [--no-service]
 
 Pinned to ``--cores`` CPU cores (default one). Each iteration is one request: a fresh embedding memo, every
 input guard (pii, secrets, keywords, injection) run concurrently as the gateway step runs them, on an ordinary
@@ -97,7 +98,7 @@ def pct(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(q * len(values)))]
 
 
-async def run(n: int, service_core: int | None, worker_core: int | None) -> None:
+async def run(n: int, service_core: int | None, worker_core: int | None, loop_only: bool, with_service: bool) -> None:
     from embeddings import EmbeddingService, RequestEmbeddings, load_embedder
     from guardrails import GuardContext, Guardrails, GuardrailsConfig, GuardRule, MaskMap, StreamUnmasker
 
@@ -137,6 +138,8 @@ async def run(n: int, service_core: int | None, worker_core: int | None) -> None
     # A chat's fourth turn: system prompt and history as before, a new last message each time. With a caller
     # scope the PII guard remembers the texts it has seen; without one it analyses all of them again.
     cases += [("chat turn, 6 messages", CHAT, rules, "bench-tenant"), ("  same, no memo", CHAT, rules, None)]
+    if loop_only:  # the ticker rows alone (a short run: --loop-only --no-service --n 100)
+        cases = []
     for mode, guards, pids in [("pii in a thread", runtime, []), ("pii in the worker", pooled, pool.pids())]:
         print(f"-- {mode}")
         for label, prompt, subset, *scope in cases:
@@ -163,12 +166,14 @@ async def run(n: int, service_core: int | None, worker_core: int | None) -> None
     where = "same core" if worker_core is None else f"worker on core {worker_core}"
     await loop_stall(pooled, rules, service, n, f"pii in the worker, {where}", idle=False)
     pooled.close()
-    with guard_service(service_core) as url:
-        from guardrails.remote import RemoteGuardrails
+    if with_service:
+        with guard_service(service_core) as url:
+            from guardrails.remote import RemoteGuardrails
 
-        remote = RemoteGuardrails(GuardrailsConfig(enabled=True, mode="service", service={"url": url, "timeout": 30}))
-        await loop_stall(remote, rules, service, n, "service", idle=False)
-        await remote.aclose()
+            cfg = GuardrailsConfig(enabled=True, mode="service", service={"url": url, "timeout": 30})
+            remote = RemoteGuardrails(cfg)
+            await loop_stall(remote, rules, service, n, "service", idle=False)
+            await remote.aclose()
 
     mask_map = MaskMap()
     masked = runtime.guards["pii"].analyze(PROMPT)
@@ -266,10 +271,12 @@ def main() -> None:
     ap.add_argument("--cores", type=int, default=1)
     ap.add_argument("--service-core", type=int, default=None, help="Pin the guardrails service to this core.")
     ap.add_argument("--worker-core", type=int, default=None, help="Pin the PII worker process to this core.")
+    ap.add_argument("--loop-only", action="store_true", help="Only the event-loop ticker rows (no cost table).")
+    ap.add_argument("--no-service", action="store_true", help="Skip the guardrails service's ticker row.")
     args = ap.parse_args()
     os.sched_setaffinity(0, set(sorted(os.sched_getaffinity(0))[: args.cores]))
     sys.setswitchinterval(0.0005)  # as the gateway sets it at startup (services/gateway/app.py)
-    asyncio.run(run(args.n, args.service_core, args.worker_core))
+    asyncio.run(run(args.n, args.service_core, args.worker_core, args.loop_only, not args.no_service))
 
 
 if __name__ == "__main__":
