@@ -7,7 +7,8 @@
 ``GET|POST|DELETE /emulator/replies``: ``{"replies": ["I can't.", {"text": "Fine.", "ttft_ms": 300}]}`` queues
 exact answers for the next chat/completions requests (a request's ``x-emulator-reply`` header still wins);
 ``{"text": "", "tool_calls": [{"name": "book", "arguments": "{\"who\": \"Ana\"}"}]}`` answers a chat request
-with tool calls (``arguments`` a string or an object), streamed or not, as vLLM does.
+with tool calls (``arguments`` a string or an object), streamed or not, as vLLM does;
+``{"choices": ["One.", "Two words."]}`` gives choice ``i`` of an ``n > 1`` request text ``i`` (cycled).
 ``POST /emulator/health``: ``{"healthy": false}`` makes ``GET /health`` answer 503 (vLLM's dead engine).
 ``POST /emulator/reset``: counters, records, scripted faults and health back to the start.
 """
@@ -71,7 +72,13 @@ def debug_routes(engine: Engine) -> dict[str, dict[str, Handler]]:
                 calls = item.get("tool_calls")
                 if calls is not None and not all(isinstance(c, dict) and isinstance(c["name"], str) for c in calls):
                     raise ValueError("tool_calls: a list of {name, arguments}")
-                text = str(item.get("text", "" if calls else item["text"]))
+                per_choice = item.get("choices")
+                if per_choice is not None:
+                    if not per_choice or not all(isinstance(t, str) for t in per_choice):
+                        raise ValueError("choices: a non-empty list of texts, one per choice")
+                    text = list(per_choice)
+                else:
+                    text = str(item.get("text", "" if calls else item["text"]))
                 parsed.append((text, None if ttft is None else float(ttft) / 1000.0, calls or None))
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
             await http.send_bytes(send, 400, request_validation_error(f"bad reply script: {exc}").body())

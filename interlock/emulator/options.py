@@ -86,7 +86,8 @@ class RequestKnobs:
     tpot_s: float
     output_tokens: int
     fault: str | None = None
-    reply: str | None = None
+    #: The exact reply; a list: one per choice (choice ``i`` says text ``i % len``), from a scripted reply.
+    reply: str | list[str] | None = None
     #: A scripted reply's tool calls (``[{"name", "arguments"}]``), chat only.
     tool_calls: list[dict[str, Any]] | None = None
 
