@@ -73,7 +73,7 @@ class Engine:
         self.faults.injected = 0
         #: Scripted answers for the next inference requests: ``(text, or a text per choice, ttft in seconds or
         #: None, tool calls or None)``, oldest first.
-        self.replies: deque[tuple[str | list[str], float | None, list | None]] = deque()
+        self.replies: deque[tuple[str | list[str | list[str]], float | None, list | None]] = deque()
 
     # -- scheduler -------------------------------------------------------------------------------
 

@@ -171,6 +171,10 @@ def test_when_a_reply_is_scripted_per_choice_then_each_choice_says_its_own_text_
     assert list(streamed.values()) == texts
     order = [c.choices[0].index for c in chunks if c.choices and c.choices[0].delta.content]
     assert order[:4] == [0, 1, 0, 1]  # one choice per chunk, interleaved token by token as vLLM sends them
+    emu.script_replies({"choices": [["Fir", "st ch", "oice."], texts[1]]})
+    chunks = list(sdk(emu).chat.completions.create(model="m", messages=MSG, n=2, stream=True))
+    pieces = [c.choices[0].delta.content for c in chunks if c.choices and c.choices[0].index == 0]
+    assert [p for p in pieces if p] == ["Fir", "st ch", "oice."]  # a text given in pieces streams in those
 
 
 def test_when_an_x_request_id_is_sent_then_it_becomes_the_response_id(emu):

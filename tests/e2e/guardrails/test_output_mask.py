@@ -7,6 +7,7 @@ request's own masked prompt still turn back into the user's values. The emulator
 from __future__ import annotations
 
 import contextlib
+import itertools
 from collections.abc import Iterator
 
 import httpx
@@ -252,14 +253,28 @@ def test_for_any_split_a_streamed_value_never_leaks_and_the_text_equals_the_whol
     assert ("[EMAIL_ADDRESS_1]" in reply) == (EMAIL in streamed)
 
 
+def _pieces(text: str, cuts: list[int]) -> list[str]:
+    """``text`` cut at the given offsets: the pieces the emulator streams, one per chunk."""
+    bounds = [0, *sorted({c % (len(text) + 1) for c in cuts}), len(text)]
+    return [text[a:b] for a, b in itertools.pairwise(bounds) if b > a]
+
+
+CHOICE = st.tuples(
+    st.lists(st.one_of(WORDS, VALUES), min_size=1, max_size=8), st.lists(st.integers(1, 200), max_size=12)
+)
+
+
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(choices=st.lists(st.lists(st.one_of(WORDS, VALUES), min_size=1, max_size=10), min_size=2, max_size=3))
-def test_for_any_split_of_interleaved_choices_each_streamed_choice_equals_its_whole_answer(
+@given(choices=st.lists(CHOICE, min_size=2, max_size=3))
+def test_for_any_chunking_of_interleaved_choices_each_streamed_choice_equals_its_whole_answer(
     gateway_url, replica, choices
 ):
+    # each choice cut anywhere (a value or the user's placeholder split across its chunks), the choices' chunks
+    # interleaved one by one: every choice must still come out as the non-streamed answer's choice does
     replica.reset()
-    replies = [" ".join(parts) for parts in choices]
-    replica.script_replies({"choices": replies}, {"choices": replies})
+    replies = [" ".join(parts) for parts, _ in choices]
+    pieces = [_pieces(reply, cuts) for reply, (_, cuts) in zip(replies, choices, strict=True)]
+    replica.script_replies({"choices": pieces}, {"choices": replies})
     streamed = ask_choices(gateway_url, "m-omask-patterns", len(replies), stream=True)
     whole = ask_choices(gateway_url, "m-omask-patterns", len(replies), stream=False)
     assert streamed == whole
