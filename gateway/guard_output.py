@@ -14,8 +14,9 @@ Innermost step (just before the dispatcher), so a retry, a hedge or a fallback i
 - ``mask`` (span guards): the answer served has each finding redacted (``[PHONE_NUMBER]``), the placeholders of
   the request's masked prompt left for the unmasking step (``NOTE_PLACEHOLDERS``), so the user gets their own
   values back and a redaction never unmasks into one.
-- Streams: ``WindowStream`` (``guard_stream.py``) holds back the last ``hold_back_tokens`` content chunks and
-  scores the sent tail plus them before each chunk goes out; a trip ends the stream with an OpenAI error event.
+- Streams: ``WindowStream`` (``guard_stream.py``) holds back the last ``hold_back_tokens`` content chunks of each
+  choice and scores that choice's sent tail plus them before each chunk goes out (``n > 1``: a window, a scan
+  and a redactor per choice); a trip ends the stream with an OpenAI error event.
 - Findings (types, offsets, scores) join the input side's in ``ctx.notes["guardrails"]`` (the record keeps guard
   and type), the metrics and the span.
 """
@@ -84,11 +85,6 @@ class OutputStep:
 
                 acts = policy.output_actions
                 kept = placeholders(ctx)
-                if _masks(policy) and (ctx.body.get("n") or 1) != 1:
-                    raise InvalidRequest(
-                        "This model's guardrail policy masks streamed answers one choice at a time: use n=1.",
-                        param="n",
-                    )
                 if acts.hedge_after is not None and _hedges(policy):
                     inner = await hedged_stream(self, ctx, policy, name)
                     return WindowStream(inner, self, policy, name, gctx, kept)
@@ -240,10 +236,6 @@ class OutputStep:
             payload["findings"] = [{k: v for k, v in x.items()} for x in findings]
             self.gateway.spawn(notify(url, payload))
         return case_id
-
-
-def _masks(policy: PolicyConfig) -> bool:
-    return any(Action.MASK in (r.action, *r.types.values()) for r in policy.output.values())
 
 
 def _hedges(policy: PolicyConfig) -> bool:

@@ -13,25 +13,29 @@ it goes: an answer shorter than the hold-back is judged too.
 ``mask`` (pii, secrets, keywords): each content chunk that leaves carries the redacted text that may go out by then
 (``guardrails.redaction.StreamRedactor``: the last ``longest_value_chars`` characters and any value still growing wait);
 the finish chunk waits for the end and carries the rest. Placeholders of the request's masked prompt are kept for
-the unmasking step outside. One choice per stream (n > 1 is refused by the output step).
+the unmasking step outside.
+
+Several choices (``n > 1``): each choice index has its own window, hold-back queue, incremental scan and redactor
+(``guard_stream_choice.ChoiceWindow``), as if it were a stream of its own; its events go out in their order, and
+the choices' events interleave as they come. An event carrying several choices is split into one per choice (the
+SDKs merge chunks by index). Events of no choice (the usage chunk) wait behind held text and go out at the end. A
+trip in any choice ends the whole stream.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
-from dataclasses import replace
 from typing import Any
 
 import orjson
 
 from gateway.errors import InvalidRequest, ServiceUnavailable
-from gateway.guard_span_scan import SpanScan
+from gateway.guard_stream_choice import ChoiceWindow, Stop, split_event
 from gateway.upstreams.sse import DONE_EVENT, event
-from guardrails import Action, Finding, GuardContext, GuardFailed, PolicyConfig
-from guardrails.output import PASSING, WHOLE_ANSWER, OutputVerdict, judge
-from guardrails.redaction import StreamRedactor
+from guardrails import Action, GuardContext, GuardFailed, PolicyConfig
+from guardrails.output import WHOLE_ANSWER, OutputVerdict, judge
+from guardrails.types import ACTION_RANK
 
 
 class GuardrailTripped(InvalidRequest):
@@ -55,23 +59,20 @@ class WindowStream:
         self._name = name
         self._gctx = gctx
         acts = policy.output_actions
-        self._hold, self._window = acts.hold_back_tokens, acts.window_chars
-        self._partial = frozenset(policy.output) - WHOLE_ANSWER
-        self._whole = bool(frozenset(policy.output) & WHOLE_ANSWER)
-        self._spans = SpanScan(self._partial, acts.longest_value_chars)
-        if not self._partial:  # only whole-answer rules: holding tokens back would protect nothing
-            self._hold = 0
+        self.hold, self.window = acts.hold_back_tokens, acts.window_chars
+        self.partial = frozenset(policy.output) - WHOLE_ANSWER
+        self.whole = bool(frozenset(policy.output) & WHOLE_ANSWER)
+        if not self.partial:  # only whole-answer rules: holding tokens back would protect nothing
+            self.hold = 0
+        #: ``mask`` rules: each choice gets a redactor of its text (``ChoiceWindow``).
+        self.masks = any(Action.MASK in (r.action, *r.types.values()) for r in policy.output.values())
+        self.placeholders = placeholders
+        self._choices: dict[int, ChoiceWindow] = {}
         self._escalated = False
         self._noted = False
-        #: ``mask`` rules: the redactor of the answer's text (one choice; n > 1 is refused by the output step).
-        self._redactor = None
-        if any(Action.MASK in (r.action, *r.types.values()) for r in policy.output.values()):
-            self._redactor = StreamRedactor(acts.redaction, acts.longest_value_chars, placeholders)
-        self._released = 0  # characters of the answer let through the window so far
-        self._masked: dict[tuple[int, int], Finding] = {}  # for the record: each window's mask findings, deduplicated
-        self._last: bytes | None = None  # the last content chunk, the model for a closing one
         self._trip: Exception | None = None
-        #: Measured for the bench and the record: the most chunks held at once, and the wait before the first went out.
+        #: Measured for the bench and the record: the most chunks one choice held at once, and the wait before the
+        #: first went out.
         self.max_held = 0
         self.first_release_at: float | None = None
 
@@ -81,60 +82,48 @@ class WindowStream:
     def __aiter__(self):
         return self._events()
 
+    def _choice(self, index: int) -> ChoiceWindow:
+        w = self._choices.get(index)
+        if w is None:
+            w = self._choices[index] = ChoiceWindow(self)
+        return w
+
     async def _events(self):
         events = self._inner.__aiter__()
-        held: list[tuple[bytes, str]] = []  # (event, its content text; "" for events without content)
-        sent = ""  # the tail of the text already let through (at most window_chars)
-        answer: list[str] = []
-        verdict = OutputVerdict()
-        base = 0  # where the last judged window starts in the answer (its findings' offsets are from there)
-        judged = True  # every held text has been through the partial rules
+        later: list[bytes] = []  # events of no choice behind held text (the usage chunk): they go out at the end
         try:
             async for ev in events:
-                piece = None if ev == DONE_EVENT else _content(ev)
-                if piece is None:  # the end, an error event or something we cannot read: what is held goes first
-                    if (held and not judged) or (self._whole and ev == DONE_EVENT):
-                        whole = self._whole and ev == DONE_EVENT
-                        window = "".join(answer) if whole else sent + "".join(p for _, p in held)
-                        base = 0 if whole else self._released - len(sent)
-                        verdict = await self._judge(window, whole=whole, start=base)
-                        if verdict.action not in PASSING and await self._stop(verdict, window):
-                            yield self._error_event(verdict)
-                            yield DONE_EVENT
-                            return
-                    for h, p in held:
-                        yield self._out(h, p, verdict, base, final=True)
-                    held.clear()
-                    tail = self._tail(verdict, base)
-                    if tail is not None:
-                        yield tail
-                    if ev == DONE_EVENT:  # the inner stream records the request once it is past [DONE]: note first
-                        self._note(verdict)
+                parts = None if ev == DONE_EVENT else split_event(ev)
+                if parts is None:  # the end, an error event or something we cannot read: what is held goes first
+                    done = ev == DONE_EVENT
+                    windows = [self._choices[i] for i in sorted(self._choices)]
+                    # every choice's last window (or whole answer) judged at once, then each checked in turn
+                    verdicts = await asyncio.gather(*(w.last_verdict(done) for w in windows))
+                    for judged in verdicts:
+                        if judged is not None:
+                            await self.check(*judged)
+                    for w in windows:
+                        for out in w.flush():
+                            yield out
+                    for out in later:
+                        yield out
+                    later.clear()
+                    if done:  # the inner stream records the request once it is past [DONE]: note first
+                        self._note()
                     yield ev
                     continue
-                held.append((ev, piece))
-                judged = judged and not piece
-                if self._redactor is not None:
-                    self._redactor.add(piece)
-                if self._whole:  # kept only when a whole-answer rule will read it
-                    answer.append(piece)
-                count = sum(1 for _, p in held if p)
-                self.max_held = max(self.max_held, count)
-                while held and not self._keeps(held[0][0]) and (count > self._hold or not held[0][1]):
-                    if held[0][1]:  # a content chunk leaves: the window it was part of must pass first
-                        window = sent + "".join(p for _, p in held)
-                        base, judged = self._released - len(sent), True
-                        verdict = await self._judge(window, whole=False, start=base)
-                        if verdict.action not in PASSING and await self._stop(verdict, window):
-                            yield self._error_event(verdict)
-                            yield DONE_EVENT
-                            return
-                        count -= 1
-                    h, p = held.pop(0)
-                    sent = (sent + p)[-self._window :]
-                    if self.first_release_at is None and p:
-                        self.first_release_at = time.perf_counter()
-                    yield self._out(h, p, verdict, base)
+                if not parts:
+                    if any(w.held for w in self._choices.values()):
+                        later.append(ev)
+                    else:
+                        yield ev
+                    continue
+                for index, part, piece in parts:
+                    async for out in self._choice(index).add(part, piece):
+                        yield out
+        except Stop as stop:
+            yield self._error_event(stop.verdict)
+            yield DONE_EVENT
         except GuardFailed as exc:
             self._step.metrics.failure(exc.guard or "unknown")
             self._trip = ServiceUnavailable(
@@ -144,79 +133,50 @@ class WindowStream:
             yield _error_bytes(self._trip)
             yield DONE_EVENT
         finally:
-            self._note(verdict)
+            self._note()
             if self._trip is None:
                 await events.aclose()
             else:  # the inner stream records the request with this error's status instead of a client abort
                 with contextlib.suppress(Exception):  # it re-raises what we threw; the stream is over either way
                     await events.athrow(self._trip)
 
-    def _note(self, verdict: OutputVerdict) -> None:
+    def _note(self) -> None:
+        """Every choice's findings in one verdict for the record (offsets into that choice's text)."""
         if self._noted:
             return
         self._noted = True
-        if self._masked:  # every value redacted, not only those of the last window (offsets in the answer)
-            kept = [(f, a) for f, a in verdict.findings if a is not Action.MASK]
-            verdict.findings = kept + [(f, Action.MASK) for f in self._masked.values()]
+        verdict = OutputVerdict()
+        for i in sorted(self._choices):
+            v = self._choices[i].recorded()
+            verdict.findings.extend(v.findings)
+            verdict.failed.update(v.failed)
+            for k, s in v.scores.items():
+                verdict.scores[k] = max(verdict.scores.get(k, 0.0), s)
+            if ACTION_RANK[v.action] > ACTION_RANK[verdict.action]:
+                verdict.action, verdict.decided_by = v.action, v.decided_by
         self._step.note(self.ctx, verdict, {"held_back_max": self.max_held})
         self._step.out_metrics.held_back.observe(self.max_held)
 
-    def _keeps(self, ev: bytes) -> bool:
-        """A masked stream keeps its finish chunk until the end: the text still held back goes out in it."""
-        return self._redactor is not None and b'"finish_reason":"' in ev.replace(b'": "', b'":"')
+    async def check(self, verdict: OutputVerdict, text: str) -> None:
+        """Raises ``Stop`` when ``verdict`` (on ``text``) ends the stream; escalations are recorded once either way."""
+        if verdict.action in (Action.ALLOW, Action.MASK):
+            return
+        if verdict.action is Action.ESCALATE and not self._escalated:
+            self._escalated = True
+            await self._step.escalate(self.ctx, self._policy, self._name, verdict, text)  # masked there
+        if verdict.action is Action.ESCALATE and self._policy.output_actions.escalate_serves:
+            return
+        f = verdict.decided_by
+        self._step.out_metrics.stream_trips.labels(f.guard if f else "output").inc()
+        raise Stop(verdict)
 
-    def _out(self, ev: bytes, piece: str, verdict: OutputVerdict, base: int, *, final: bool = False) -> bytes:
-        """The event as it goes out: as it came, or (``mask``) with the redacted text that may go now."""
-        self._released += len(piece)
-        r = self._redactor
-        if r is None or (not piece and not (final and self._keeps(ev))):
-            return ev
-        self._last = ev
-        masks = verdict.masks()
-        for f in masks:
-            self._masked.setdefault((f.start + base, f.end + base), replace(f, start=f.start + base, end=f.end + base))
-        text = r.emit(masks, base, self._released if piece else r.received, final=final)
-        return _with_content(ev, text)
-
-    def _tail(self, verdict: OutputVerdict, base: int) -> bytes | None:
-        """What a masked stream still holds when it ends without a chunk to carry it (no finish chunk)."""
-        r = self._redactor
-        if r is None or not r.pending or self._last is None:
-            return None
-        return _with_content(self._last, r.emit(verdict.masks(), base, r.received, final=True), finish=True)
-
-    async def _judge(self, text: str, *, whole: bool, start: int) -> OutputVerdict:
-        """The rules on ``text`` (the window from ``start`` in the answer, or the whole answer); span guards on a
-        window scan only what they have not read yet (``guard_span_scan.py``)."""
-        spans = self._spans
-        if whole or not spans.rules:
-            return await self._run(text, None if whole else self._partial)
-        scan_from = spans.region(start, start + len(text))
-        scan, rest = await asyncio.gather(
-            self._run(text[scan_from - start :], spans.rules), self._run(text, self._partial - spans.rules)
-        )
-        return spans.merge(scan, scan_from, start, start + len(text), rest)
-
-    async def _run(self, text: str, rules: frozenset[str] | None) -> OutputVerdict:
+    async def run(self, text: str, rules: frozenset[str] | None) -> OutputVerdict:
         """``rules`` (None: all of the policy's output rules) on ``text``."""
         if rules is not None and not rules:
             return OutputVerdict()
         policy = self._policy
         runtime, timeout, on_error = self._step.runtime, policy.timeout, policy.on_error
         return await judge(runtime, text, policy.output, self._gctx, timeout=timeout, on_error=on_error, only=rules)
-
-    async def _stop(self, verdict: OutputVerdict, text: str) -> bool:
-        """True when the stream must end here; escalations are recorded (once) either way."""
-        if verdict.action is Action.ESCALATE and not self._escalated:
-            self._escalated = True
-            await self._step.escalate(self.ctx, self._policy, self._name, verdict, text)  # masked there
-            if self._policy.output_actions.escalate_serves:
-                return False
-        if verdict.action is Action.ESCALATE and self._policy.output_actions.escalate_serves:
-            return False
-        f = verdict.decided_by
-        self._step.out_metrics.stream_trips.labels(f.guard if f else "output").inc()
-        return True
 
     def _error_event(self, verdict: OutputVerdict) -> bytes:
         f = verdict.decided_by
@@ -231,38 +191,3 @@ class WindowStream:
 def _error_bytes(exc: Any) -> bytes:
     body = {"error": {"message": exc.message, "type": exc.type, "param": None, "code": exc.code}}
     return event(orjson.dumps(body))
-
-
-def _with_content(ev: bytes, text: str, *, finish: bool = False) -> bytes:
-    """``ev`` with choice 0's content (or text) replaced; ``finish``: as an extra chunk, its finish reason cleared."""
-    obj = orjson.loads(ev[6:])
-    for c in obj.get("choices") or ():
-        d = c.get("delta")
-        if isinstance(d, dict):
-            d["content"] = text
-        else:
-            c["text"] = text
-        if finish:
-            c["finish_reason"] = None
-    return event(orjson.dumps(obj))
-
-
-def _content(ev: bytes) -> str | None:
-    """The text of a chunk (choice 0's content or text; "" when it has none); None for non-chunk events."""
-    if not ev.startswith(b"data: {"):
-        return None
-    try:
-        obj = orjson.loads(ev[6:])
-    except orjson.JSONDecodeError:
-        return None
-    if "error" in obj and "choices" not in obj:
-        return None
-    out = []
-    for c in obj.get("choices") or ():
-        if not isinstance(c, dict):
-            continue
-        d = c.get("delta")
-        piece = d.get("content") if isinstance(d, dict) else c.get("text")
-        if isinstance(piece, str):
-            out.append(piece)
-    return "".join(out)

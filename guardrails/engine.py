@@ -22,6 +22,11 @@ from guardrails.types import ACTION_RANK, Action, Finding, GuardContext, GuardRe
 #: Roles whose text a guard reads (``None``: a completions prompt). The injection detector skips system and
 #: assistant turns: the application wrote those, and "You are a strict reviewer..." is not an attack.
 GUARD_ROLES: dict[str, frozenset[str | None]] = {"injection": frozenset({"user", "tool", "function", None})}
+#: Guards whose first job in the worker processes decides what follows (the injection detector's first stage: the
+#: embedding or not; the toxicity scorer's features, then the embedding) start before the others: the workers take
+#: jobs in order, and queued behind spaCy that job held a suspect prompt's embedding back until spaCy was done
+#: (52 vs 28 ms wall p50 with the worker on a core of its own, ``bench/guardrails_bench.py``).
+STARTS_FIRST = frozenset({"injection", "toxicity"})
 #: Actions for the check API without a policy: every guard of the direction, shipped thresholds.
 DEFAULT_ACTIONS = {"pii": Action.MASK, "secrets": Action.MASK, "keywords": Action.MASK}
 DEFAULT_ACTIONS |= {"injection": Action.BLOCK, "toxicity": Action.BLOCK}
@@ -139,7 +144,9 @@ class Guardrails:
                 if text and (allowed is None or roles is None or roles[i] in allowed):
                     jobs.append((name, i))
                     coros.append(self.guards[name].check(text, ctx))
-        tasks = [asyncio.ensure_future(c) for c in coros]
+        order = sorted(range(len(coros)), key=lambda k: jobs[k][0] not in STARTS_FIRST)  # stable: else as listed
+        started = {k: asyncio.ensure_future(coros[k]) for k in order}
+        tasks = [started[k] for k in range(len(coros))]
         scan = Scan([[] for _ in texts], {name: 0.0 for name in rules})
         if tasks:
             _, pending = await asyncio.wait(tasks, timeout=timeout)

@@ -7,7 +7,9 @@
 ``GET|POST|DELETE /emulator/replies``: ``{"replies": ["I can't.", {"text": "Fine.", "ttft_ms": 300}]}`` queues
 exact answers for the next chat/completions requests (a request's ``x-emulator-reply`` header still wins);
 ``{"text": "", "tool_calls": [{"name": "book", "arguments": "{\"who\": \"Ana\"}"}]}`` answers a chat request
-with tool calls (``arguments`` a string or an object), streamed or not, as vLLM does.
+with tool calls (``arguments`` a string or an object), streamed or not, as vLLM does;
+``{"choices": ["One.", "Two words."]}`` gives choice ``i`` of an ``n > 1`` request text ``i`` (cycled); a text
+given as a list of strings is streamed in exactly those pieces (one token each).
 ``POST /emulator/health``: ``{"healthy": false}`` makes ``GET /health`` answer 503 (vLLM's dead engine).
 ``POST /emulator/reset``: counters, records, scripted faults and health back to the start.
 """
@@ -71,7 +73,13 @@ def debug_routes(engine: Engine) -> dict[str, dict[str, Handler]]:
                 calls = item.get("tool_calls")
                 if calls is not None and not all(isinstance(c, dict) and isinstance(c["name"], str) for c in calls):
                     raise ValueError("tool_calls: a list of {name, arguments}")
-                text = str(item.get("text", "" if calls else item["text"]))
+                per_choice = item.get("choices")
+                if per_choice is not None:
+                    if not per_choice or not all(_is_text(t) for t in per_choice):
+                        raise ValueError("choices: a non-empty list of texts (or lists of pieces), one per choice")
+                    text = [t if isinstance(t, str) else [str(p) for p in t if p] for t in per_choice]
+                else:
+                    text = str(item.get("text", "" if calls else item["text"]))
                 parsed.append((text, None if ttft is None else float(ttft) / 1000.0, calls or None))
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
             await http.send_bytes(send, 400, request_validation_error(f"bad reply script: {exc}").body())
@@ -105,3 +113,8 @@ def debug_routes(engine: Engine) -> dict[str, dict[str, Handler]]:
         "/emulator/health": {"POST": set_health},
         "/emulator/reset": {"POST": reset},
     }
+
+
+def _is_text(t: object) -> bool:
+    """A choice's scripted text: a string, or the pieces it streams in (strings)."""
+    return isinstance(t, str) or (isinstance(t, list) and all(isinstance(p, str) for p in t))

@@ -71,9 +71,9 @@ class Engine:
         self.recent: deque[tuple[float, str, list, bytes]] = deque(maxlen=self.options.record_requests)
         self.faults.clear()
         self.faults.injected = 0
-        #: Scripted answers for the next inference requests: ``(text, ttft in seconds or None, tool calls or
-        #: None)``, oldest first.
-        self.replies: deque[tuple[str, float | None, list | None]] = deque()
+        #: Scripted answers for the next inference requests: ``(text, or a text per choice, ttft in seconds or
+        #: None, tool calls or None)``, oldest first.
+        self.replies: deque[tuple[str | list[str | list[str]], float | None, list | None]] = deque()
 
     # -- scheduler -------------------------------------------------------------------------------
 

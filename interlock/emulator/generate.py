@@ -32,7 +32,7 @@ def plan(req: GenerationRequest, knobs: RequestKnobs) -> list[Choice]:
                 want=knobs.output_tokens,
                 limit=req.limits[prompt_index],
                 seed=req.seed,
-                reply=knobs.reply,
+                reply=knobs.reply[i % len(knobs.reply)] if isinstance(knobs.reply, list) else knobs.reply,
                 stop=req.stop,
                 include_stop=req.include_stop,
                 ignore_eos=req.ignore_eos,

@@ -10,7 +10,8 @@ Token counting is a heuristic that is the same everywhere (tests may import it t
 
 What is generated:
 
-* ``x-emulator-reply: TEXT`` -> exactly TEXT, split into word tokens;
+* ``x-emulator-reply: TEXT`` -> exactly TEXT, split into word tokens; a scripted reply may give the tokens
+  themselves, a list of strings (tests choose the chunking, as with tool-call arguments);
 * a scripted reply with ``tool_calls`` (chat) -> those calls after the text, in vLLM's shape: each call's first
   chunk has its ``id``, ``type`` and ``function.name``, then its ``arguments`` follow in pieces of up to
   ``TOOL_PIECE`` characters (one token each; ``arguments`` as a list of strings: those pieces), and the answer
@@ -133,7 +134,7 @@ def generate(
     want: int,
     limit: int,
     seed: int | None = None,
-    reply: str | None = None,
+    reply: str | list[str] | None = None,
     stop: list[str] | None = None,
     include_stop: bool = False,
     ignore_eos: bool = False,
@@ -146,7 +147,7 @@ def generate(
     ``continuation`` (legacy completions) starts the first word with a space, as a model continuing a
     prompt does; a chat reply starts without one.
     """
-    reply_tokens = _WORD.findall(reply) if reply is not None else None
+    reply_tokens = list(reply) if isinstance(reply, list) else _WORD.findall(reply) if reply is not None else None
     if reply_tokens is not None:
         want = len(reply_tokens)
     want = max(want, min_tokens)

@@ -86,7 +86,9 @@ class RequestKnobs:
     tpot_s: float
     output_tokens: int
     fault: str | None = None
-    reply: str | None = None
+    #: The exact reply; a list: one per choice (choice ``i`` says text ``i % len``), from a scripted reply; a choice's
+    #: text may be a list of the pieces it streams in.
+    reply: str | list[str | list[str]] | None = None
     #: A scripted reply's tool calls (``[{"name", "arguments"}]``), chat only.
     tool_calls: list[dict[str, Any]] | None = None
 

@@ -191,7 +191,8 @@ class EmulatorServer:
         return self._json("POST", "/emulator/faults", {"fault": fault, "count": count})
 
     def script_replies(self, *replies: str | dict[str, Any]) -> dict[str, Any]:
-        """The next inference requests answer exactly these texts, in order (``{"text", "ttft_ms"}`` to delay one)."""
+        """The next inference requests answer exactly these texts, in order (``{"text", "ttft_ms"}`` to delay one;
+        ``{"choices": [text, ...]}``: a text per choice of an ``n > 1`` request)."""
         return self._json("POST", "/emulator/replies", {"replies": list(replies)})
 
     def clear_faults(self) -> dict[str, Any]:

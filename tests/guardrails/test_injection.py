@@ -1,13 +1,15 @@
 """The injection detector's two stages: ordinary prompts are scored without the embedding (its cost), attacks
-still get the full model and are caught. Real embedder, real shipped models."""
+still get the full model and are caught; the first stage runs in the guard worker process when there is one (off
+the event loop) and scores the same as in a thread. Real embedder, real shipped models, a real worker process."""
 
 from __future__ import annotations
 
 import pytest
 
 from embeddings import EmbeddingService, RequestEmbeddings, load_embedder
-from guardrails import GuardContext
+from guardrails import GuardContext, Guardrails, GuardrailsConfig, GuardRule
 from guardrails._injection import InjectionGuard
+from guardrails._toxicity import ToxicityScorer
 from guardrails.config import ModelGuardConfig
 
 BENIGN = [
@@ -51,3 +53,30 @@ async def test_when_the_cascade_is_off_then_every_prompt_gets_the_embedding(serv
     guard.load()
     score, embedded = await _score(guard, service, BENIGN[0])
     assert embedded == 1 and score < guard.default_threshold
+
+
+def test_the_shipped_thresholds_are_the_calibrated_ones():
+    injection, toxicity = InjectionGuard(), ToxicityScorer()
+    injection.load()
+    toxicity.load()
+    assert (round(injection.default_threshold, 3), round(toxicity.default_threshold, 3)) == (0.702, 0.44)
+
+
+async def test_when_there_is_a_worker_process_then_the_first_stage_runs_there_and_every_score_is_the_same(service):
+    rules = {"injection": GuardRule(action="block"), "toxicity": GuardRule(action="block")}
+    here = Guardrails(GuardrailsConfig(enabled=True, pii={"workers": 0}))  # no workers: a thread
+    pooled = Guardrails(GuardrailsConfig(enabled=True))  # pii.workers: 1, the default
+    pooled.load()
+    texts = [*BENIGN, ATTACK, "You are all worthless idiots and I hate every one of you."]
+    try:
+        for text in texts:
+            scans = []
+            for guards in (here, pooled):
+                memo = RequestEmbeddings(service)
+                scans.append(await guards.scan([text], rules, GuardContext(embed=memo.get)))
+            assert scans[0].scores == scans[1].scores and scans[0].findings == scans[1].findings
+        # both guards' features (and the injection detector's first stage) of every text went to the worker
+        assert pooled.guards["pii"].pool.jobs == 2 * len(texts)
+        assert scans[1].findings[0]  # the guards fire there too (toxicity on the last text)
+    finally:
+        pooled.close()

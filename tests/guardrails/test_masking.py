@@ -1,5 +1,6 @@
 """Masking with a reverse map, and the streaming unmasker's property: for any chunking of any answer, the
-concatenation of what it emits equals the unmasking of the whole answer (so no value leaks, none is lost)."""
+concatenation of what it emits equals the unmasking of the whole answer (so no value leaks, none is lost); per
+choice, when several choices' chunks interleave over the request's one map."""
 
 from __future__ import annotations
 
@@ -68,6 +69,29 @@ def test_when_an_answer_is_streamed_in_any_chunks_then_the_emitted_text_equals_t
     u = StreamUnmasker(m)
     emitted = "".join(u.feed(answer[a:b]) for a, b in itertools.pairwise(bounds)) + u.flush()
     assert emitted == m.unmask(answer)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    answers=st.lists(st.tuples(_pieces, st.lists(st.integers(0, 400), max_size=20)), min_size=2, max_size=4),
+    order=st.randoms(use_true_random=False),
+)
+def test_when_several_choices_stream_interleaved_then_each_emits_its_own_unmasked_whole(answers, order):
+    """An ``n > 1`` stream: one unmasker per choice over the request's one map, the choices' chunks in any order."""
+    m = _map(*_VALUES)
+    texts = ["".join(pieces) for pieces, _ in answers]
+    queue = []
+    for i, (text, (_, cuts)) in enumerate(zip(texts, answers, strict=True)):
+        bounds = sorted({0, len(text), *(c for c in cuts if c <= len(text))})
+        queue.append([(i, text[a:b]) for a, b in itertools.pairwise(bounds)])
+    unmaskers = [StreamUnmasker(m) for _ in texts]
+    emitted = [""] * len(texts)
+    while any(queue):  # a random choice's next chunk each time: every interleaving is reachable
+        i, piece = order.choice([q for q in queue if q]).pop(0)
+        emitted[i] += unmaskers[i].feed(piece)
+    for i, u in enumerate(unmaskers):
+        emitted[i] += u.flush()
+    assert emitted == [m.unmask(t) for t in texts]
 
 
 def test_when_findings_overlap_partly_then_no_part_of_either_is_left_in_clear():

@@ -158,6 +158,25 @@ def test_when_scripted_tool_calls_stream_then_the_sdk_joins_the_argument_pieces(
     assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "tool_calls"
 
 
+def test_when_a_reply_is_scripted_per_choice_then_each_choice_says_its_own_text_streamed_or_not(emu):
+    texts = ["First choice here.", "The second one is longer than the first."]
+    emu.script_replies({"choices": texts}, {"choices": texts})
+    whole = sdk(emu).chat.completions.create(model="m", messages=MSG, n=2)
+    assert [c.message.content for c in sorted(whole.choices, key=lambda c: c.index)] == texts
+    chunks = list(sdk(emu).chat.completions.create(model="m", messages=MSG, n=2, stream=True))
+    streamed = {0: "", 1: ""}
+    for c in chunks:
+        for choice in c.choices:
+            streamed[choice.index] += choice.delta.content or ""
+    assert list(streamed.values()) == texts
+    order = [c.choices[0].index for c in chunks if c.choices and c.choices[0].delta.content]
+    assert order[:4] == [0, 1, 0, 1]  # one choice per chunk, interleaved token by token as vLLM sends them
+    emu.script_replies({"choices": [["Fir", "st ch", "oice."], texts[1]]})
+    chunks = list(sdk(emu).chat.completions.create(model="m", messages=MSG, n=2, stream=True))
+    pieces = [c.choices[0].delta.content for c in chunks if c.choices and c.choices[0].index == 0]
+    assert [p for p in pieces if p] == ["Fir", "st ch", "oice."]  # a text given in pieces streams in those
+
+
 def test_when_an_x_request_id_is_sent_then_it_becomes_the_response_id(emu):
     body = post(emu, "/v1/chat/completions", {"messages": MSG}, **{"x-request-id": "abc123"}).json()
     assert body["id"] == "chatcmpl-abc123"

@@ -1,11 +1,13 @@
 """Output ``mask`` through the gateway's HTTP API against the emulator: PII, secrets and code names the model wrote
 are redacted in answers, whole and streamed (a value split across chunks never goes out, for any split the
-emulator's word tokens allow), while the placeholders of the request's own masked prompt still turn back into the
-user's values. The emulator's scripted replies play the model (they may hold the placeholders it was sent)."""
+emulator's word tokens allow, also when the chunks of several choices interleave), while the placeholders of the
+request's own masked prompt still turn back into the user's values. The emulator's scripted replies play the model
+(they may hold the placeholders it was sent)."""
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 from collections.abc import Iterator
 
 import httpx
@@ -124,12 +126,76 @@ def test_when_the_policy_sets_a_redaction_label_then_it_replaces_the_value(gatew
     assert ask_stream(gateway_url, "m-omask-label", "plan?") == "We start [REDACTED] on Monday."
 
 
-def test_when_a_masked_stream_asks_for_several_choices_then_a_400_names_n(gateway_url, upstream):
-    with pytest.raises(openai.BadRequestError) as info:
+def ask_choices(url: str, name: str, n: int, *, stream: bool, text: str = PROMPT) -> list[str]:
+    """Each choice's text, by index: the SDK's message, or the concatenation of its streamed deltas."""
+    messages = [{"role": "user", "content": text}]
+    if not stream:
+        reply = client(url).chat.completions.create(model=name, messages=messages, n=n)
+        return [c.message.content for c in sorted(reply.choices, key=lambda c: c.index)]
+    out = [""] * n
+    for chunk in client(url).chat.completions.create(model=name, messages=messages, n=n, stream=True):
+        for c in chunk.choices:
+            out[c.index] += c.delta.content or ""
+    return out
+
+
+#: Two choices with different values, lengths and word splits: the emulator interleaves their tokens one by one.
+CHOICES = [
+    "Write to [EMAIL_ADDRESS_1] about ORD 123 456 today.",
+    "Call jo.doe@example.org or see Project Falcon soon, and mail [EMAIL_ADDRESS_1] the plan.",
+]
+
+
+def test_when_a_masked_stream_has_several_choices_then_each_is_masked_and_unmasked_on_its_own(gateway_url, upstream):
+    upstream.script_replies({"choices": CHOICES}, {"choices": CHOICES})
+    streamed = ask_choices(gateway_url, "m-omask-patterns", 2, stream=True)
+    whole = ask_choices(gateway_url, "m-omask-patterns", 2, stream=False)
+    assert (
+        streamed
+        == whole
+        == [
+            f"Write to {EMAIL} about [ORDER] today.",
+            f"Call [EMAIL_ADDRESS] or see [KEYWORD] soon, and mail {EMAIL} the plan.",
+        ]
+    )
+
+
+def test_when_a_masked_stream_of_several_choices_reports_usage_then_the_usage_chunk_still_comes_last(
+    gateway_url, upstream
+):
+    upstream.script_replies({"choices": CHOICES})
+    chunks = list(
         client(gateway_url).chat.completions.create(
-            model="m-omask-stream", messages=[{"role": "user", "content": "hi"}], stream=True, n=2
+            model="m-omask-patterns",
+            messages=[{"role": "user", "content": PROMPT}],
+            n=2,
+            stream=True,
+            stream_options={"include_usage": True},
         )
-    assert info.value.body["param"] == "n"
+    )
+    assert chunks[-1].usage is not None and not chunks[-1].choices  # held text of both choices went out before it
+    assert all(c.choices for c in chunks[:-1])
+    texts = ["", ""]
+    for chunk in chunks[:-1]:
+        texts[chunk.choices[0].index] += chunk.choices[0].delta.content or ""
+    assert texts[1] == f"Call [EMAIL_ADDRESS] or see [KEYWORD] soon, and mail {EMAIL} the plan."
+
+
+def test_when_a_blocked_value_is_split_across_one_choices_chunks_then_the_other_choices_chunks_between_do_not_hide_it(
+    gateway_url, upstream
+):
+    # choice 0's "Project" and " Falcon" arrive with choice 1's " all" between them: one window per choice sees it
+    upstream.script_replies({"choices": ["then Project Falcon starts", "ok all fine here"]})
+    stream = client(gateway_url).chat.completions.create(
+        model="m-oblock-late", messages=[{"role": "user", "content": "hi"}], stream=True, n=2
+    )
+    sent = ["", ""]
+    with pytest.raises(openai.APIError) as info:
+        for chunk in stream:
+            for c in chunk.choices:
+                sent[c.index] += c.delta.content or ""
+    assert "keywords" in str(info.value.message)
+    assert "Falcon" not in sent[0] and sent[0].startswith("then")
 
 
 def test_when_a_long_stream_masks_early_values_then_the_record_keeps_them_without_the_text(gateway_url, upstream):
@@ -185,3 +251,34 @@ def test_for_any_split_a_streamed_value_never_leaks_and_the_text_equals_the_whol
     for leaked in ("456", "Falcon", "jo.doe"):
         assert leaked not in streamed
     assert ("[EMAIL_ADDRESS_1]" in reply) == (EMAIL in streamed)
+
+
+def _pieces(text: str, cuts: list[int]) -> list[str]:
+    """``text`` cut at the given offsets: the pieces the emulator streams, one per chunk."""
+    bounds = [0, *sorted({c % (len(text) + 1) for c in cuts}), len(text)]
+    return [text[a:b] for a, b in itertools.pairwise(bounds) if b > a]
+
+
+CHOICE = st.tuples(
+    st.lists(st.one_of(WORDS, VALUES), min_size=1, max_size=8), st.lists(st.integers(1, 200), max_size=12)
+)
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(choices=st.lists(CHOICE, min_size=2, max_size=3))
+def test_for_any_chunking_of_interleaved_choices_each_streamed_choice_equals_its_whole_answer(
+    gateway_url, replica, choices
+):
+    # each choice cut anywhere (a value or the user's placeholder split across its chunks), the choices' chunks
+    # interleaved one by one: every choice must still come out as the non-streamed answer's choice does
+    replica.reset()
+    replies = [" ".join(parts) for parts, _ in choices]
+    pieces = [_pieces(reply, cuts) for reply, (_, cuts) in zip(replies, choices, strict=True)]
+    replica.script_replies({"choices": pieces}, {"choices": replies})
+    streamed = ask_choices(gateway_url, "m-omask-patterns", len(replies), stream=True)
+    whole = ask_choices(gateway_url, "m-omask-patterns", len(replies), stream=False)
+    assert streamed == whole
+    for reply, text in zip(replies, streamed, strict=True):
+        for leaked in ("456", "Falcon", "jo.doe"):
+            assert leaked not in text
+        assert ("[EMAIL_ADDRESS_1]" in reply) == (EMAIL in text)
