@@ -66,11 +66,12 @@ class RedisConfig(_Section):
     the p99 at concurrency 1 in the independent harness (see README, "Admission tickets")."""
     ticket_ttl: float = Field(1.0, gt=0, le=60)
     """Seconds an unused ticket waits before it is handed back (the room it holds meanwhile)."""
-    settle_delay: float = Field(0.0005, ge=0, le=0.1)
+    settle_delay: float = Field(0.001, ge=0, le=0.1)
     """Seconds a finished request's settle may wait to share the next admission's write to Redis (one socket
     write and one reply instead of two per request). Redis runs it before that admission, so a replica's own
     next request always sees the freed concurrency slot; other replicas see it up to this much later, and an
-    idle gateway sends it when the delay ends (the event loop's timer resolution makes that ~1 ms)."""
+    idle gateway sends it when the delay ends. uvloop's timers count whole milliseconds and round 0.5 ms down
+    to "at once", so below 1 ms only settles of the same loop iteration share a write."""
 
 
 class ObservabilityConfig(_Section):

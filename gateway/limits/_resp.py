@@ -251,7 +251,7 @@ class RespClient:
     or ``rediss://`` for TLS). Connects lazily on the first call and again after a lost connection."""
 
     def __init__(
-        self, url: str, *, connect_timeout: float = 2.0, read_timeout: float | None = 5.0, coalesce: float = 0.0005
+        self, url: str, *, connect_timeout: float = 2.0, read_timeout: float | None = 5.0, coalesce: float = 0.001
     ) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("redis", "rediss"):

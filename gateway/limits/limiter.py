@@ -77,7 +77,7 @@ class Limiter:
         ticket_ttl: float = 1.0,
         ticket_share: float = 0.5,
         ticket_headroom: float = 2.0,
-        settle_delay: float = 0.0005,
+        settle_delay: float = 0.001,
     ) -> None:
         """``reconcile(key_id, team_id, since) -> float`` (sync or async) returns the USD spent since a UTC
         datetime, from the request records; it rebuilds budget counters after Redis lost them. ``lease``:
