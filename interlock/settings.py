@@ -66,12 +66,13 @@ class RedisConfig(_Section):
     the p99 at concurrency 1 in the independent harness (see README, "Admission tickets")."""
     ticket_ttl: float = Field(1.0, gt=0, le=60)
     """Seconds an unused ticket waits before it is handed back (the room it holds meanwhile)."""
-    settle_delay: float = Field(0.001, ge=0, le=0.1)
-    """Seconds a finished request's settle may wait to share the next admission's write to Redis (one socket
-    write and one reply instead of two per request). Redis runs it before that admission, so a replica's own
-    next request always sees the freed concurrency slot; other replicas see it up to this much later, and an
-    idle gateway sends it when the delay ends. uvloop's timers count whole milliseconds and round 0.5 ms down
-    to "at once", so below 1 ms only settles of the same loop iteration share a write."""
+    settle_delay: float = Field(0.0, ge=0, le=0.1)
+    """Seconds a finished request's settle may wait to share a later command's write to Redis. 0 (default): it
+    is sent at the end of the event loop's current iteration, with every other settle and admission of that
+    iteration in one write (under load, many). Above 0 it may also wait for the next admission, which Redis
+    then runs after it, so a replica's own next request sees the freed concurrency slot; other replicas see it
+    up to that much later, and its Redis time is then on that admission's path. uvloop counts whole
+    milliseconds: below 1 ms is the same as 0."""
 
 
 class ObservabilityConfig(_Section):

@@ -11,10 +11,11 @@ cancelled request) leaves its future in the deque; its reply is read and dropped
 order never slips. If nothing at all arrives for ``read_timeout`` while replies are due, the connection is
 presumed dead (a black-holed peer sends no RST) and dropped.
 
-Deferred commands: ``execute_later`` holds a command back for at most ``coalesce`` seconds and sends it in
-the same write as the next ``execute``, ahead of it. The limiter's settle is such a command: on a busy
-gateway it rides on the next request's admission, so a request costs one socket write and one reply wake-up
-instead of two (a send is ~13 µs of kernel time on the bench VM, the wake-up and the task switch more).
+Deferred commands: ``execute_later`` holds a command back for at most ``coalesce`` seconds (0: until the end
+of the event loop's iteration) and sends it in the same write as the next ``execute``, ahead of it, or with the
+other deferred ones. The limiter's settle is such a command: on a busy
+gateway the settles and admissions of one loop iteration share a write and a reply wake-up instead of taking
+one each (a send is ~13 µs of kernel time on the bench VM, the wake-up and the task switch more).
 Redis runs a deferred command before the command it rides with, so a freed concurrency slot is free for the
 admission that carried it.
 
@@ -251,7 +252,7 @@ class RespClient:
     or ``rediss://`` for TLS). Connects lazily on the first call and again after a lost connection."""
 
     def __init__(
-        self, url: str, *, connect_timeout: float = 2.0, read_timeout: float | None = 5.0, coalesce: float = 0.001
+        self, url: str, *, connect_timeout: float = 2.0, read_timeout: float | None = 5.0, coalesce: float = 0.0
     ) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("redis", "rediss"):

@@ -77,7 +77,7 @@ class Limiter:
         ticket_ttl: float = 1.0,
         ticket_share: float = 0.5,
         ticket_headroom: float = 2.0,
-        settle_delay: float = 0.001,
+        settle_delay: float = 0.0,
     ) -> None:
         """``reconcile(key_id, team_id, since) -> float`` (sync or async) returns the USD spent since a UTC
         datetime, from the request records; it rebuilds budget counters after Redis lost them. ``lease``:
@@ -310,7 +310,8 @@ class Limiter:
         for level in adm.levels:
             budget = "1" if reserved and level.has_budget else "0"
             args.extend(("1" if level.windowed else "0", "1" if level.has_slot else "0", budget))
-        # Deferred: it rides on the next admission's write (``_resp.py``), at most ``settle_delay`` seconds later.
+        # Deferred (``_resp.py``): sent with the other commands of this loop iteration, or up to ``settle_delay``
+        # seconds later with the next admission.
         script = self._scripts.settle
         with contextlib.suppress(RedisUnavailable):
             await self._guard.call(lambda: script.later(keys=[lv.base for lv in adm.levels], args=args), timed=False)
