@@ -13,11 +13,10 @@ presumed dead (a black-holed peer sends no RST) and dropped.
 
 Deferred commands: ``execute_later`` holds a command back for at most ``coalesce`` seconds (0: until the end
 of the event loop's iteration) and sends it in the same write as the next ``execute``, ahead of it, or with the
-other deferred ones. The limiter's settle is such a command: on a busy
-gateway the settles and admissions of one loop iteration share a write and a reply wake-up instead of taking
-one each (a send is ~13 µs of kernel time on the bench VM, the wake-up and the task switch more).
-Redis runs a deferred command before the command it rides with, so a freed concurrency slot is free for the
-admission that carried it.
+other deferred ones. The limiter's settle is such a command: on a busy gateway the settles and admissions of
+one loop iteration share a write and a reply wake-up instead of taking one each (a send is ~13 µs of kernel
+time on the bench VM, the wake-up and the task switch more). Redis runs a deferred command before the command
+it rides with, so a freed concurrency slot is free for the admission that carried it.
 
 Per-call timeouts: ``execute(..., timeout=T)`` fails the call with ``TimeoutError`` once T seconds have passed
 without its reply, at no cost per call beyond a deque entry: one timer per connection walks the calls in send
