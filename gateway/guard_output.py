@@ -39,7 +39,6 @@ from gateway.types import RequestContext, UpstreamResponse, Usage
 from guardrails import Action, GuardContext, GuardFailed, Guardrails, GuardRule, MaskMap, PolicyConfig
 from guardrails.output import PASSING, OutputVerdict, judge
 from guardrails.redaction import redact
-from guardrails.types import ACTION_RANK
 from observability.guard_output import OutputGuardMetrics
 from observability.guardrails import GuardrailMetrics
 
@@ -154,15 +153,7 @@ class OutputStep:
                 for t in texts
             )
         )
-        worst = OutputVerdict(choices=list(verdicts))
-        for v in verdicts:
-            worst.findings.extend(v.findings)
-            worst.failed.update(v.failed)
-            for k, s in v.scores.items():
-                worst.scores[k] = max(worst.scores.get(k, 0.0), s)
-            if ACTION_RANK[v.action] > ACTION_RANK[worst.action]:
-                worst.action, worst.decided_by = v.action, v.decided_by
-        return worst
+        return OutputVerdict.combine(list(verdicts), keep_choices=True)
 
     async def _fallback(self, ctx: RequestContext, model: str) -> UpstreamResponse:
         pool = self.gateway.table.get(model)

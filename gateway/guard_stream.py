@@ -35,7 +35,6 @@ from gateway.guard_stream_choice import ChoiceWindow, Stop, split_event
 from gateway.upstreams.sse import DONE_EVENT, event
 from guardrails import Action, GuardContext, GuardFailed, PolicyConfig
 from guardrails.output import WHOLE_ANSWER, OutputVerdict, judge
-from guardrails.types import ACTION_RANK
 
 
 class GuardrailTripped(InvalidRequest):
@@ -145,15 +144,7 @@ class WindowStream:
         if self._noted:
             return
         self._noted = True
-        verdict = OutputVerdict()
-        for i in sorted(self._choices):
-            v = self._choices[i].recorded()
-            verdict.findings.extend(v.findings)
-            verdict.failed.update(v.failed)
-            for k, s in v.scores.items():
-                verdict.scores[k] = max(verdict.scores.get(k, 0.0), s)
-            if ACTION_RANK[v.action] > ACTION_RANK[verdict.action]:
-                verdict.action, verdict.decided_by = v.action, v.decided_by
+        verdict = OutputVerdict.combine([self._choices[i].recorded() for i in sorted(self._choices)])
         self._step.note(self.ctx, verdict, {"held_back_max": self.max_held})
         self._step.out_metrics.held_back.observe(self.max_held)
 

@@ -91,6 +91,20 @@ class OutputVerdict:
     def masks(self) -> list[Finding]:
         return [f for f, a in self.findings if a is Action.MASK]
 
+    @classmethod
+    def combine(cls, verdicts: list[OutputVerdict], *, keep_choices: bool = False) -> OutputVerdict:
+        """One verdict for an answer's choices: every finding and failure, each score's highest, the strictest
+        action (and what decided it). ``keep_choices`` keeps each choice's own verdict in ``choices``."""
+        out = cls(choices=list(verdicts) if keep_choices else [])
+        for v in verdicts:
+            out.findings.extend(v.findings)
+            out.failed.update(v.failed)
+            for k, s in v.scores.items():
+                out.scores[k] = max(out.scores.get(k, 0.0), s)
+            if ACTION_RANK[v.action] > ACTION_RANK[out.action]:
+                out.action, out.decided_by = v.action, v.decided_by
+        return out
+
 
 def check_output_rules(policy: PolicyConfig) -> None:
     """``ValueError`` naming the field for output rules the gateway cannot carry out."""
