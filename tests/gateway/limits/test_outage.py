@@ -11,10 +11,11 @@ import pytest
 from gateway.errors import ServiceUnavailable
 from gateway.types import Principal, Usage
 from tests.gateway.limits.conftest import MakeLimiter, RedisProcess, key
-from tests.support.servers import free_port
+from tests.support.servers import refusing_socket
 
-# Nothing listens here: connections are refused at once.
-DEAD = f"redis://127.0.0.1:{free_port()}/0"
+# Nothing listens here, for the whole run: connections are refused at once.
+_REFUSING = refusing_socket()
+DEAD = f"redis://127.0.0.1:{_REFUSING.getsockname()[1]}/0"
 
 
 @pytest.fixture
