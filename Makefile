@@ -13,7 +13,7 @@ up: setup worker
 test: setup worker
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
-	.venv/bin/pytest -q -ra
+	.venv/bin/pytest -q -ra -n auto --maxprocesses 4
 
 lint: setup
 	.venv/bin/ruff check . && .venv/bin/ruff format --check .

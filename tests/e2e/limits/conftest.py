@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 import shutil
 import tempfile
 import uuid
@@ -39,7 +40,9 @@ OUTPUT_TOKENS = 64
 _started: list[GatewayProcess] = []
 #: Record journals of the gateways here, one folder per database as in production, instead of the
 #: default under ``~/.cache``; removed when the session ends.
-_JOURNALS = Path(tempfile.gettempdir()) / "interlock-e2e-limits-journals"
+_JOURNALS = (
+    Path(tempfile.gettempdir()) / f"interlock-e2e-limits-journals-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
+)
 
 
 @pytest.hookimpl(wrapper=True)
