@@ -60,16 +60,12 @@ def drive(host: str, port: int, request: bytes, seconds: float) -> list[tuple[fl
     while (start := time.perf_counter()) - t0 < seconds:
         sock.sendall(request)
         while True:
-            end = buf.find(b"\r\n\r\n")
-            if end >= 0:
-                head = buf[:end].lower()
-                at = head.find(b"content-length:")
-                total = end + 4 + int(head[at + 15 :].split(b"\r\n", 1)[0])
-                if len(buf) >= total:
-                    if not head.startswith(b"http/1.1 200"):
-                        raise SystemExit(f"not a 200: {head[:80]!r}")
-                    buf = buf[total:]
-                    break
+            total = response_length(buf)
+            if total is not None:
+                if not buf.startswith(b"HTTP/1.1 200"):
+                    raise SystemExit(f"not a 200: {buf[:80]!r}")
+                buf = buf[total:]
+                break
             chunk = sock.recv(65536)
             if not chunk:
                 raise SystemExit("the server closed the connection")
@@ -77,6 +73,30 @@ def drive(host: str, port: int, request: bytes, seconds: float) -> list[tuple[fl
         out.append((start - t0, (time.perf_counter() - start) * 1000))
     sock.close()
     return out
+
+
+def response_length(buf: bytes) -> int | None:
+    """Bytes of the HTTP/1.1 response at the start of ``buf`` once it is complete, else ``None``: a body of
+    ``Content-Length`` bytes, or chunked (as the thin proxies answer)."""
+    end = buf.find(b"\r\n\r\n")
+    if end < 0:
+        return None
+    head = buf[:end].lower()
+    at = head.find(b"\r\ncontent-length:")
+    if at >= 0:
+        total = end + 4 + int(head[at + 17 :].split(b"\r\n", 1)[0])
+        return total if len(buf) >= total else None
+    if b"\r\ntransfer-encoding: chunked" not in head:
+        raise SystemExit(f"a response with neither Content-Length nor chunks: {head[:200]!r}")
+    at = end + 4
+    while (line_end := buf.find(b"\r\n", at)) >= 0:
+        size = int(buf[at:line_end].split(b";", 1)[0], 16)
+        at = line_end + 2 + size + 2  # the chunk and its CRLF
+        if size == 0:
+            return at if len(buf) >= at else None  # (no trailers: none of the targets sends them)
+        if at > len(buf):
+            return None
+    return None
 
 
 def report(samples: list[tuple[float, float]], slow: float) -> dict:

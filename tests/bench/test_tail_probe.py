@@ -36,3 +36,11 @@ def test_when_slow_requests_come_close_together_then_they_are_one_cluster():
         {"at_s": 1.0, "requests": 3, "worst_ms": 8.0},
         {"at_s": 3.0, "requests": 1, "worst_ms": 12.0},
     ]
+
+
+def test_when_a_response_is_sized_or_chunked_then_its_end_is_found_only_once_it_is_whole():
+    sized = b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello"
+    chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n3\r\nabc\r\n0\r\n\r\n"
+    for whole in (sized, chunked):
+        assert tail_probe.response_length(whole + b"HTTP/1.1 200 next") == len(whole)
+        assert all(tail_probe.response_length(whole[:cut]) is None for cut in range(len(whole)))
