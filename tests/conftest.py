@@ -40,7 +40,7 @@ def redis_server_url() -> Iterator[str]:
     """A Redis server URL (database 0). Tests must use ``redis_url`` for an isolated database/prefix.
 
     Under xdist each process starts a Redis of its own: tests flush databases and listen on pub/sub channels,
-    which are server-wide."""
+    which are server-wide. ``INTERLOCK_TEST_REDIS_URL`` names one for every process: use it without ``-n``."""
     url = os.environ.get("INTERLOCK_TEST_REDIS_URL")
     if url:
         yield url

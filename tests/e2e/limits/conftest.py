@@ -39,7 +39,7 @@ OUTPUT_TOKENS = 64
 
 _started: list[GatewayProcess] = []
 #: Record journals of the gateways here, one folder per database as in production, instead of the
-#: default under ``~/.cache``; removed when the session ends.
+#: default under ``~/.cache``; removed when the session ends (one folder per xdist process: each removes its own).
 _JOURNALS = (
     Path(tempfile.gettempdir()) / f"interlock-e2e-limits-journals-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
 )
