@@ -174,6 +174,8 @@ def build_context(route: Route, body: dict[str, Any], request_id: str, session_i
         _check_prompt(body.get("prompt"))
     else:
         _check_input(body.get("input"))
+        if body.get("messages") is not None:  # vLLM's chat-style embeddings: checked as a chat's, never passed on raw
+            _check_messages(body["messages"])
     stream = body.get("stream", False)
     if stream is None:
         stream = False

@@ -206,8 +206,12 @@ def parse_embedding(body: dict, options: EmulatorOptions) -> tuple[str, list[str
     """``(model, texts, token counts, encoding_format, dimensions)`` of an embeddings request."""
     schema = "EmbeddingCompletionRequest"
     model = resolve_model(body, options)
-    if "messages" in body and isinstance(body["messages"], list):
-        texts = ["\n".join(content_text(m.get("content")) for m in body["messages"] if isinstance(m, dict))]
+    if "messages" in body and isinstance(body["messages"], list):  # vLLM's chat-style embeddings
+        if not all(isinstance(m, dict) for m in body["messages"]):
+            raise request_validation_error(
+                "1 validation error for EmbeddingChatRequest\nmessages\n  Input should be a valid list of objects"
+            )
+        texts = ["\n".join(content_text(m.get("content")) for m in body["messages"])]
         counts = [chat_prompt_tokens(body["messages"])]
     else:
         raw = body.get("input")

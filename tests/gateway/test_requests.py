@@ -71,6 +71,8 @@ CHAT = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
         ("completions", {"model": "m"}, "prompt"),
         ("completions", {"model": "m", "prompt": [1, "a"]}, "prompt"),
         ("embeddings", {"model": "m", "input": []}, "input"),
+        ("embeddings", {"model": "m", "input": "hi", "messages": [[]]}, "messages[0]"),
+        ("embeddings", {"model": "m", "input": "hi", "messages": "hi"}, "messages"),
     ],
 )
 def test_when_a_field_is_wrong_then_the_error_names_it(route, body, param):

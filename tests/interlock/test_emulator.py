@@ -265,6 +265,13 @@ def test_when_embeddings_are_asked_in_base64_then_the_raw_body_is_little_endian_
 # -- errors -------------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("messages", [[[]], [{"role": "user", "content": "hi"}, "hi"]])
+def test_when_chat_style_embeddings_have_a_message_that_is_no_object_then_400_not_a_crash(emu, messages):
+    response = post(emu, "/v1/embeddings", {"input": "hi", "messages": messages})
+    assert response.status_code == 400
+    assert "messages" in response.json()["error"]["message"]
+
+
 def test_when_the_model_is_unknown_then_404_in_vllms_error_shape(emu):
     with pytest.raises(openai.NotFoundError) as err:
         sdk(emu).chat.completions.create(model="nope", messages=MSG)
