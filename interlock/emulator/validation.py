@@ -129,11 +129,17 @@ def _limit(requested: int | None, prompt: int, options: EmulatorOptions, *, allo
     return window - prompt if requested is None else requested
 
 
-def parse_chat(body: dict, options: EmulatorOptions) -> GenerationRequest:
-    schema = "ChatCompletionRequest"
+def _messages(body: dict, schema: str) -> list[dict]:
+    """A chat's ``messages`` (chat completions, and vLLM's chat-style embeddings): a list of objects, else 400."""
     messages = body.get("messages")
     if not isinstance(messages, list) or not all(isinstance(m, dict) for m in messages):
         raise request_validation_error(f"1 validation error for {schema}\nmessages\n  Field required")
+    return messages
+
+
+def parse_chat(body: dict, options: EmulatorOptions) -> GenerationRequest:
+    schema = "ChatCompletionRequest"
+    messages = _messages(body, schema)
     out = GenerationRequest("chat", "", False, 1, [], [], [], [])
     _sampling(body, schema, out)
     if body.get("tool_choice") not in (None, "none") and not body.get("tools"):
@@ -207,12 +213,9 @@ def parse_embedding(body: dict, options: EmulatorOptions) -> tuple[str, list[str
     schema = "EmbeddingCompletionRequest"
     model = resolve_model(body, options)
     if "messages" in body and isinstance(body["messages"], list):  # vLLM's chat-style embeddings
-        if not all(isinstance(m, dict) for m in body["messages"]):
-            raise request_validation_error(
-                "1 validation error for EmbeddingChatRequest\nmessages\n  Input should be a valid list of objects"
-            )
-        texts = ["\n".join(content_text(m.get("content")) for m in body["messages"])]
-        counts = [chat_prompt_tokens(body["messages"])]
+        messages = _messages(body, "EmbeddingChatRequest")
+        texts = ["\n".join(content_text(m.get("content")) for m in messages)]
+        counts = [chat_prompt_tokens(messages)]
     else:
         raw = body.get("input")
         if raw is None or raw == "" or raw == []:
