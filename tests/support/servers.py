@@ -20,13 +20,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def refusing_socket() -> socket.socket:
-    """A socket bound to a localhost port and never listening: connections to its port are refused for as
-    long as it lives, and no server can take the port meanwhile (a port that was merely free when a module
+#: Sockets behind ``refused_port``: bound for the whole run, never listening.
+_REFUSING: list[socket.socket] = []
+
+
+def refused_port() -> int:
+    """A localhost port that refuses connections for the rest of the run: a socket bound to it and never
+    listening is held here, so no server can take the port meanwhile (a port that was merely free when a module
     was imported may be some test server's by the time its tests run)."""
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
-    return s
+    _REFUSING.append(s)
+    return s.getsockname()[1]
 
 
 def port_open(host: str, port: int, timeout: float = 0.3) -> bool:

@@ -12,9 +12,7 @@ from sqlalchemy.engine import make_url
 
 from gateway.db import check, current_revision, head_revision, load_models, make_engine, migrate
 from tests.gateway.db.support import record, stored
-from tests.support.servers import refusing_socket
-
-_REFUSING = refusing_socket()  # held for the run, so the refused port stays refused
+from tests.support.servers import refused_port
 
 COLUMNS = {
     "id", "created_at", "key_id", "team_id", "model", "served_model", "upstream", "route", "stream",
@@ -138,7 +136,7 @@ def test_when_database_answers_then_check_is_true(engine):
 @pytest.mark.parametrize(
     "url",
     [
-        pytest.param(f"postgresql://postgres@127.0.0.1:{_REFUSING.getsockname()[1]}/nothing", id="postgres-refused"),
+        pytest.param(f"postgresql://postgres@127.0.0.1:{refused_port()}/nothing", id="postgres-refused"),
         pytest.param("sqlite:////nonexistent-dir/interlock.db", id="sqlite-unopenable"),
     ],
 )

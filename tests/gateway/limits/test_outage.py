@@ -11,11 +11,10 @@ import pytest
 from gateway.errors import ServiceUnavailable
 from gateway.types import Principal, Usage
 from tests.gateway.limits.conftest import MakeLimiter, RedisProcess, key
-from tests.support.servers import refusing_socket
+from tests.support.servers import refused_port
 
 # Nothing listens here, for the whole run: connections are refused at once.
-_REFUSING = refusing_socket()
-DEAD = f"redis://127.0.0.1:{_REFUSING.getsockname()[1]}/0"
+DEAD = f"redis://127.0.0.1:{refused_port()}/0"
 
 
 @pytest.fixture
